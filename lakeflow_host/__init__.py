@@ -1,0 +1,92 @@
+"""lakeflow: build a Python project into a wheel, upload it, and fan out many runs of it.
+
+The Python API is the functions below; plugins use :data:`hookimpl` and the types.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from lakeflow_host.api import (
+    build_wheel,
+    builders,
+    cancel_run,
+    create_job,
+    get_job,
+    get_run,
+    get_run_logs,
+    launch,
+    list_job_runs,
+    list_jobs,
+    list_plugins,
+    load_artifact,
+    resolve_builder,
+    resolve_target,
+    targets,
+    trigger_run,
+    trigger_runs,
+    upload_wheel,
+    wait,
+)
+from lakeflow_host.errors import (
+    LakeflowError,
+    NotFoundError,
+    PluginLoadError,
+    UnknownNameError,
+    UnsupportedOperationError,
+)
+from lakeflow_host.tools import uv_binary
+from lakeflow_host.types import (
+    Artifact,
+    Job,
+    JobSpec,
+    Launch,
+    PluginInfo,
+    RemoteArtifact,
+    Run,
+    RunLogs,
+    RunState,
+    TriggerFailure,
+)
+
+#: Marks a plugin's hook implementations: ``@hookimpl def build_artifact(builder, project_dir): ...``
+hookimpl = pluggy.HookimplMarker("lakeflow")
+
+__all__ = [
+    "Artifact",
+    "Job",
+    "JobSpec",
+    "LakeflowError",
+    "Launch",
+    "NotFoundError",
+    "PluginInfo",
+    "PluginLoadError",
+    "RemoteArtifact",
+    "Run",
+    "RunLogs",
+    "RunState",
+    "TriggerFailure",
+    "UnknownNameError",
+    "UnsupportedOperationError",
+    "build_wheel",
+    "builders",
+    "cancel_run",
+    "create_job",
+    "get_job",
+    "get_run",
+    "get_run_logs",
+    "hookimpl",
+    "launch",
+    "list_job_runs",
+    "list_jobs",
+    "list_plugins",
+    "load_artifact",
+    "resolve_builder",
+    "resolve_target",
+    "targets",
+    "trigger_run",
+    "trigger_runs",
+    "upload_wheel",
+    "uv_binary",
+    "wait",
+]

@@ -1,0 +1,3 @@
+from lakeflow_host.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The plugin manager, built on first use and never at import."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+
+import pluggy
+
+from lakeflow_host import hookspecs
+from lakeflow_host.errors import LakeflowError, PluginLoadError
+
+GROUP = "lakeflow"
+DISABLE_ENV = "LAKEFLOW_DISABLE_PLUGINS"
+
+_pm: pluggy.PluginManager | None = None
+
+
+def make_plugin_manager(*plugins: object) -> pluggy.PluginManager:
+    """A manager with the hookspecs and exactly ``plugins`` registered (no entry points)."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+def disabled_plugins() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint]) -> None:
+    """Register each entry point's object under the entry point's name, blocking disabled ones."""
+    for name in disabled_plugins():
+        pm.set_blocked(name)
+    for ep in entry_points:
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "an unknown distribution"
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            pm.check_pending()
+        except LakeflowError:
+            raise
+        except Exception as exc:
+            raise PluginLoadError(
+                f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: {exc}; "
+                f"fix or uninstall it, or skip it with {DISABLE_ENV}={ep.name}"
+            ) from exc
+    # Remember where each plugin came from, for `lakeflow plugins`.
+    pm.lakeflow_dists = {  # type: ignore[attr-defined]
+        ep.name: (ep.dist.name, ep.dist.version) if ep.dist else (None, None) for ep in entry_points
+    }
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager with every installed ``lakeflow`` entry point loaded."""
+    global _pm
+    if _pm is None:
+        pm = make_plugin_manager()
+        eps = list(metadata.entry_points(group=GROUP))
+        if not eps:
+            raise LakeflowError(
+                "no lakeflow plugins are installed (lakeflow-host is not installed?); "
+                "run `pip install -e .` in the lakeflow checkout"
+            )
+        load_entry_points(pm, eps)
+        _pm = pm
+    return _pm
+
+
+def reset_plugin_manager() -> None:
+    """Forget the cached manager, so that the next call reloads entry points."""
+    global _pm
+    _pm = None

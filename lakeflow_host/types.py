@@ -1,0 +1,221 @@
+"""The values that travel between the host, its plugins and users.
+
+They are frozen dataclasses so that a plugin cannot change what another plugin or the user
+sees, and so that ``--json`` output is simply :func:`dataclasses.asdict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class RunState(str, enum.Enum):
+    """Where a run is in its life. The last five are final."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    #: The target refused to start the run (e.g. Databricks' concurrency limit with the queue off).
+    SKIPPED = "SKIPPED"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """What a builder produced on this machine.
+
+    :ivar path: the main file: a ``.whl`` (``kind="wheel"``) or a ``.pex`` (``kind="pex"``).
+    :ivar kind: ``"wheel"`` or ``"pex"``.
+    :ivar package: the distribution name of the project (``[project] name``).
+    :ivar version: the distribution version.
+    :ivar companions: wheels of local path dependencies that must be installed with ``path``
+        and must never be looked up on a package index.
+    :ivar builder: the builder name that produced it.
+    :ivar built: ``False`` when the builder reused an earlier build of unchanged sources.
+    """
+
+    path: Path
+    kind: str
+    package: str
+    version: str
+    companions: tuple[Path, ...] = ()
+    builder: str = ""
+    built: bool = True
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file that must travel: the main file first."""
+        return (self.path, *self.companions)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteArtifact:
+    """An :class:`Artifact` after upload to a target.
+
+    :ivar target: the target name it was uploaded to.
+    :ivar path: where the main file now lives, in the target's own terms; ``create_job`` takes it.
+    :ivar companions: where the companion wheels now live.
+    :ivar bytes_uploaded: bytes actually sent or copied; 0 when the same bytes were already there.
+    """
+
+    target: str
+    path: str
+    companions: tuple[str, ...] = ()
+    bytes_uploaded: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """What ``create_job`` is asked to create.
+
+    :ivar name: the job's display name.
+    :ivar package: the distribution name whose ``lakeflow-task`` entry point each run executes.
+    :ivar artifact: the uploaded main file, as returned in :attr:`RemoteArtifact.path`.
+    :ivar max_workers: the size a run's cluster may autoscale to (on the local target, the cap on
+        concurrent runs unless ``max_concurrent_runs`` is given).
+    :ivar max_concurrent_runs: how many runs of the job may run at once; ``None`` lets the target
+        choose (local: ``max_workers``; Databricks: a high default).
+    :ivar env: environment variables every run sees. The values are secrets: a target stores
+        them where job readers cannot see them and never returns them.
+    """
+
+    name: str
+    package: str
+    artifact: str
+    max_workers: int = 1
+    max_concurrent_runs: int | None = None
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # A frozen copy, so that a plugin cannot alter what the next plugin receives.
+        object.__setattr__(self, "env", dict(self.env))
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A job as the target knows it. Never carries env-var values, only their names."""
+
+    target: str
+    job_id: str
+    name: str
+    package: str
+    artifact: str
+    max_workers: int
+    max_concurrent_runs: int
+    env_var_names: tuple[str, ...] = ()
+    url: str | None = None
+    created_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One execution of a job's task with one argument list.
+
+    :ivar args: the task's ``sys.argv[1:]``.
+    :ivar start_time: / :ivar end_time: seconds since the epoch, ``None`` until known.
+    :ivar exit_code: the task process's exit code, when the target knows it.
+    :ivar message: why the run is in its state (an error, a cancel, a lost process).
+    :ivar url: the run's page, when the target has one.
+    """
+
+    target: str
+    run_id: str
+    job_id: str
+    state: RunState
+    args: tuple[str, ...] = ()
+    queued_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    url: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_time is None:
+            return None
+        if self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLogs:
+    """What a run wrote, as far as the target has it.
+
+    :ivar text: the task's stdout and stderr, interleaved as the target captured them.
+    :ivar error: the error the target reported for the run (e.g. an exception summary).
+    :ivar error_trace: the error's traceback, when the target has one.
+    :ivar truncated: ``True`` when the target kept only part of the output.
+    :ivar note: a remark for the reader, e.g. "the run has not started yet".
+    """
+
+    run_id: str
+    state: RunState
+    text: str = ""
+    error: str | None = None
+    error_trace: str | None = None
+    truncated: bool = False
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin, as ``lakeflow plugins`` shows it."""
+
+    name: str
+    kinds: tuple[str, ...]
+    builders: tuple[str, ...]
+    targets: tuple[str, ...]
+    distribution: str | None
+    version: str | None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn our dataclasses (and containers of them) into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "env"}
+        if isinstance(value, Run):
+            out["duration"] = value.duration
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TriggerFailure:
+    """A run that could not be started during a fan-out; the others are unaffected."""
+
+    index: int
+    args: tuple[str, ...]
+    error: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """What ``launch`` did: the artifact it built and uploaded, the job, and the runs."""
+
+    artifact: Artifact
+    remote: RemoteArtifact
+    job: Job
+    runs: tuple[Run, ...]
+    failures: tuple[TriggerFailure, ...] = ()

@@ -1,0 +1,164 @@
+"""Artifacts and environments of the local target.
+
+Uploaded files are stored content-addressed: ``artifacts/<hash of the file set>/<file>``, so
+uploading the same bytes again copies nothing and a job always sees exactly what was uploaded.
+Each artifact set gets one venv, created with uv when the first job uses it and shared by every
+run of every job that uses the same set; runs themselves install nothing.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, uv_binary
+
+ENTRY_POINT = "lakeflow-task"
+_COMPLETE = ".lakeflow-complete"
+
+# Runs the main package's own `lakeflow-task` entry point, found by distribution, the way
+# Databricks' python_wheel_task does: a companion wheel declaring the same script cannot shadow it.
+_LAUNCHER = (
+    "import sys\n"
+    "from importlib.metadata import distribution\n"
+    "eps = [e for e in distribution(sys.argv[1]).entry_points if e.group == 'console_scripts' and e.name == {ep!r}]\n"
+    "sys.argv = [{ep!r}] + sys.argv[2:]\n"
+    "sys.exit(eps[0].load()())\n"
+).format(ep=ENTRY_POINT)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def upload(root: Path, artifact: Artifact) -> RemoteArtifact:
+    """Copy the artifact's files into the store unless the same set is there already."""
+    files = artifact.files
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}\0{_sha256(path)}\0".encode())
+    folder = root / "artifacts" / digest.hexdigest()[:24]
+    copied = 0
+    if not (folder / _COMPLETE).exists():
+        with _locked(root / "locks" / f"artifact-{folder.name}.lock"):
+            if not (folder / _COMPLETE).exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                for path in files:
+                    shutil.copyfile(path, folder / path.name)
+                    copied += path.stat().st_size
+                (folder / _COMPLETE).touch()
+    return RemoteArtifact("local", str(folder / artifact.path.name),
+                          tuple(str(folder / c.name) for c in artifact.companions), copied)
+
+
+def artifact_files(root: Path, remote_path: str) -> tuple[Path, list[Path]]:
+    """The main file and the companion wheels uploaded with it; checked."""
+    main = Path(remote_path).expanduser()
+    store = (root / "artifacts").resolve()
+    if not main.is_file():
+        raise LakeflowError(f"no uploaded artifact at {remote_path}; pass the path that `lakeflow upload-wheel` printed")
+    if main.resolve().parent.parent != store or not (main.parent / _COMPLETE).exists():
+        raise LakeflowError(f"{remote_path} was not uploaded to the local target; run `lakeflow upload-wheel` first "
+                            "and pass the path it prints")
+    if main.suffix not in (".whl", ".pex"):
+        raise LakeflowError(f"{remote_path} is not a wheel (.whl) or a PEX (.pex); upload the built wheel")
+    companions = sorted(p for p in main.parent.glob("*.whl") if p != main)
+    return main, companions
+
+
+def _normalize(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+def check_wheel(main: Path, package: str) -> None:
+    """The wheel must be ``package`` and declare the ``lakeflow-task`` entry point."""
+    dist_name = main.name.split("-")[0]
+    if _normalize(dist_name) != _normalize(package):
+        raise LakeflowError(f"package {package!r} is not the one in {main.name} (it holds {dist_name!r}); "
+                            f"pass {dist_name} as PACKAGE")
+    with zipfile.ZipFile(main) as wheel:
+        names = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        parser = configparser.ConfigParser(delimiters=("=",))
+        if names:
+            parser.read_string(wheel.read(names[0]).decode("utf-8"))
+    if not parser.has_option("console_scripts", ENTRY_POINT):
+        raise LakeflowError(f"{main.name} declares no {ENTRY_POINT} entry point; add [project.scripts] "
+                            f'{ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild')
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def env_dir(root: Path, main: Path) -> Path:
+    return root / "envs" / main.parent.name
+
+
+def prepare_env(root: Path, main: Path, companions: list[Path]) -> Path:
+    """The venv holding the artifact set, created once (several processes may ask at once)."""
+    venv = env_dir(root, main)
+    if (venv / _COMPLETE).exists():
+        return venv
+    with _locked(root / "locks" / f"env-{venv.name}.lock"):
+        if (venv / _COMPLETE).exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        uv = uv_binary()
+        steps = [
+            [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            # Every wheel of the set is named explicitly, so a path dependency is satisfied by
+            # its uploaded wheel and never looked up on an index.
+            [uv, "pip", "install", "--quiet", "--python", str(_venv_python(venv)), str(main), *map(str, companions)],
+        ]
+        for command in steps:
+            proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = " | ".join(proc.stderr.strip().splitlines()[-15:])
+                raise LakeflowError(f"creating the job's environment failed: {tail}")
+        (venv / _COMPLETE).touch()
+    return venv
+
+
+def command(root: Path, kind: str, package: str, artifact: str) -> list[str]:
+    """The command a run executes; the run's arguments are appended to it."""
+    main, companions = Path(artifact), []
+    if kind == "pex":
+        return [sys.executable, str(main)]
+    venv = env_dir(root, main)
+    if not (venv / _COMPLETE).exists():
+        _, companions = artifact_files(root, artifact)
+        prepare_env(root, main, companions)
+    return [str(_venv_python(venv)), "-c", _LAUNCHER, package]
+
+
+def write_secrets(path: Path, values: dict[str, str]) -> None:
+    """Env-var values, readable by this user only, outside the database."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent)
+    with os.fdopen(fd, "w") as handle:  # mkstemp creates the file with mode 0600
+        json.dump(values, handle)
+    os.replace(tmp, path)

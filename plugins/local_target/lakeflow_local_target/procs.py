@@ -1,0 +1,90 @@
+"""Process bookkeeping for local runs: is a recorded process still ours, and stopping a tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def started(pid: int) -> str | None:
+    """The process's start time as the kernel tells it; tells a reused pid apart (Linux only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def alive(pid: int | None, start: str | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start is not None:
+        now = started(pid)
+        if now is not None and now != start:
+            return False  # the pid was reused by another process
+        if _is_zombie(pid):
+            return False
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, including ones that started their own session (Linux)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal_all(pid: int, pids: list[int], sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # runs start their own session, so the group is the run's tree
+    except (ProcessLookupError, PermissionError):
+        pass
+    for other in pids:
+        try:
+            os.kill(other, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_tree(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM the run's whole tree, then SIGKILL whatever is left after ``grace`` seconds."""
+    tree = descendants(pid)
+    _signal_all(pid, tree, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not any(alive(p, started(p)) for p in (pid, *tree)):
+            return
+        time.sleep(0.05)
+    _signal_all(pid, tree + descendants(pid), signal.SIGKILL)

@@ -1,0 +1,151 @@
+"""The local target's state: one SQLite database under the lakeflow home.
+
+Several ``lakeflow`` processes (CLI calls, the MCP server, the per-job workers) use it at once;
+WAL mode and ``BEGIN IMMEDIATE`` transactions keep each state change atomic.
+Env-var values are not here: they live in per-job files readable only by the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lakeflow_host import Job, NotFoundError, Run, RunState
+
+TARGET = "local"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL, package TEXT NOT NULL, artifact TEXT NOT NULL, kind TEXT NOT NULL,
+    max_workers INTEGER NOT NULL, max_concurrent_runs INTEGER NOT NULL,
+    env_names TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs(id), args TEXT NOT NULL, state TEXT NOT NULL,
+    queued_at REAL NOT NULL, started_at REAL, ended_at REAL, exit_code INTEGER, message TEXT,
+    pid INTEGER, pid_started TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job_id, state, id);
+"""
+
+
+def home() -> Path:
+    """``$LAKEFLOW_HOME``, else the per-user data directory."""
+    explicit = os.environ.get("LAKEFLOW_HOME")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "lakeflow"
+
+
+def run_dir(root: Path, run_id: int | str) -> Path:
+    return root / "runs" / str(run_id)
+
+
+def log_path(root: Path, run_id: int | str) -> Path:
+    return run_dir(root, run_id) / "output.log"
+
+
+def secrets_path(root: Path, job_id: int | str) -> Path:
+    return root / "secrets" / f"job-{job_id}.json"
+
+
+_initialized: set[Path] = set()
+
+
+def connect(root: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode; use :func:`transaction` for changes that must be atomic."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(root / "lakeflow.db", timeout=30, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout = 30000")
+    if root not in _initialized:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(_SCHEMA)
+        _initialized.add(root)
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _int_id(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFoundError(f"unknown {what} id {value!r} on target local; "
+                            f"ids are numbers (see `lakeflow {'list-jobs' if what == 'job' else 'list-job-runs'}`)"
+                            ) from None
+
+
+def insert_job(db: sqlite3.Connection, name: str, package: str, artifact: str, kind: str, max_workers: int,
+               max_concurrent_runs: int, env_names: list[str]) -> int:
+    cursor = db.execute(
+        "INSERT INTO jobs (name, package, artifact, kind, max_workers, max_concurrent_runs, env_names, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (name, package, artifact, kind, max_workers, max_concurrent_runs, json.dumps(env_names), time.time()),
+    )
+    return int(cursor.lastrowid)
+
+
+def job_row(db: sqlite3.Connection, job_id: str | int) -> sqlite3.Row:
+    row = db.execute("SELECT * FROM jobs WHERE id = ?", (_int_id(str(job_id), "job"),)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown job id {job_id} on target local; see `lakeflow list-jobs`")
+    return row
+
+
+def run_row(db: sqlite3.Connection, run_id: str | int) -> sqlite3.Row:
+    row = db.execute("SELECT * FROM runs WHERE id = ?", (_int_id(str(run_id), "run"),)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown run id {run_id} on target local; see `lakeflow list-job-runs`")
+    return row
+
+
+def insert_run(db: sqlite3.Connection, job_id: int, args: list[str]) -> int:
+    cursor = db.execute(
+        "INSERT INTO runs (job_id, args, state, queued_at) VALUES (?, ?, ?, ?)",
+        (job_id, json.dumps(args), RunState.QUEUED.value, time.time()),
+    )
+    return int(cursor.lastrowid)
+
+
+def finish_run(db: sqlite3.Connection, run_id: int, state: RunState, exit_code: int | None, message: str | None,
+               *, only_if_active: bool = True) -> bool:
+    """Record a run's end; never overwrites an end already recorded (a cancel wins over an exit)."""
+    where = " AND state IN ('QUEUED', 'RUNNING')" if only_if_active else ""
+    cursor = db.execute(
+        "UPDATE runs SET state = ?, ended_at = ?, exit_code = ?, message = ? WHERE id = ?" + where,
+        (state.value, time.time(), exit_code, message, run_id),
+    )
+    return cursor.rowcount == 1
+
+
+def to_job(row: sqlite3.Row) -> Job:
+    return Job(TARGET, str(row["id"]), row["name"], row["package"], row["artifact"], row["max_workers"],
+               row["max_concurrent_runs"], tuple(json.loads(row["env_names"])), None, row["created_at"])
+
+
+def to_run(row: sqlite3.Row) -> Run:
+    return Run(TARGET, str(row["id"]), str(row["job_id"]), RunState(row["state"]), tuple(json.loads(row["args"])),
+               row["queued_at"], row["started_at"], row["ended_at"], row["exit_code"], row["message"], None)
+
+
+def rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    return db.execute(sql, params).fetchall()
