@@ -201,18 +201,22 @@ def trigger_runs(
     *,
     target: str | None = None,
     options: Options | None = None,
-    concurrency: int = DEFAULT_FANOUT,
+    concurrency: int | None = None,
     on_run: Callable[[int, Run | TriggerFailure], None] | None = None,
 ) -> tuple[list[Run], list[TriggerFailure]]:
-    """Start one run per argument list, ``concurrency`` requests at a time.
+    """Start one run per argument list, ``concurrency`` requests at a time (default: what the
+    target asks for, else 16).
 
     A run that fails to start is reported in the failures, in input order; the others still
     start, and every created run is returned.
     """
     opts = dict(options or {})
     name = resolve_target(target, opts)
+    pm = get_plugin_manager()
+    if concurrency is None:
+        concurrency = pm.hook.trigger_concurrency(target=name, options=opts) or DEFAULT_FANOUT
     _positive(concurrency, "concurrency")
-    trigger = get_plugin_manager().hook.trigger_run
+    trigger = pm.hook.trigger_run
 
     def one(index: int) -> Run | TriggerFailure:
         args = tuple(arg_lists[index])
@@ -308,7 +312,7 @@ def launch(
     max_concurrent_runs: int | None = None,
     env_vars: Sequence[str] = (),
     options: Options | None = None,
-    concurrency: int = DEFAULT_FANOUT,
+    concurrency: int | None = None,
     on_step: Callable[[str], None] | None = None,
     on_run: Callable[[int, Run | TriggerFailure], None] | None = None,
 ) -> Launch:

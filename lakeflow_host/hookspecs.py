@@ -159,6 +159,21 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
 
 
 @hookspec(firstresult=True)
+def trigger_concurrency(target: str, options: Mapping[str, str]) -> int | None:
+    """Return how many :func:`trigger_run` calls a fan-out may make at once on your target.
+
+    Called once per fan-out (``lakeflow launch`` with several runs). A remote API gains from
+    many requests in flight; a target whose triggers are local and serialized answers ``1``,
+    which also keeps run ids in input order.
+
+    :param target: the chosen target name; return ``None`` unless it is yours.
+    :param options: ``-o key=value`` options for the target.
+    :return: a positive number, or ``None`` for the host's default (16). Stops at first
+        non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def list_runs(target: str, job_id: str | None, options: Mapping[str, str]) -> list[Run] | None:
     """List runs, newest first.
 

@@ -68,6 +68,12 @@ def list_jobs(target: str) -> list[Job] | None:
 
 
 @hookimpl
+def trigger_concurrency(target: str) -> int | None:
+    # SQLite serializes the inserts anyway; one at a time keeps run ids in input order.
+    return 1 if target == NAME else None
+
+
+@hookimpl
 def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
     if target != NAME:
         return None
