@@ -1,7 +1,7 @@
 """The lakeflow demo: build examples/lakeflow_demo, launch four runs, wait, print each run's log.
 
-    python examples/run_lakeflow_demo.py            # on the local target (no account needed)
-    python examples/run_lakeflow_demo.py --target databricks --max-workers 4
+python examples/run_lakeflow_demo.py            # on the local target (no account needed)
+python examples/run_lakeflow_demo.py --target databricks --max-workers 4
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ def main() -> int:
     try:
         target = lf.resolve_target(options.target)
         print(f"launching {len(ARGUMENTS)} runs of {PROJECT.name} on the {target} target", file=sys.stderr)
-        launch = lf.launch(PROJECT, [[arg] for arg in ARGUMENTS], target=target, max_workers=options.max_workers,
-                           on_step=lambda message: print(f"  {message}", file=sys.stderr))
+        launch = lf.launch(
+            PROJECT,
+            [[arg] for arg in ARGUMENTS],
+            target=target,
+            max_workers=options.max_workers,
+            on_step=lambda message: print(f"  {message}", file=sys.stderr),
+        )
         print(f"job {launch.job.job_id}: runs {', '.join(run.run_id for run in launch.runs)}", file=sys.stderr)
         runs = lf.wait([run.run_id for run in launch.runs], target=target, timeout=options.timeout)
         for run in runs:

@@ -143,9 +143,13 @@ def read_env_vars(names: Iterable[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for name in names:
         if not _ENV_NAME.match(name):
-            raise LakeflowError(f"--env-var {name!r} is not a valid environment variable name; use letters, digits and _")
+            raise LakeflowError(
+                f"--env-var {name!r} is not a valid environment variable name; use letters, digits and _"
+            )
         if name not in os.environ:
-            raise LakeflowError(f"environment variable {name} is not set; export {name}=... before passing --env-var {name}")
+            raise LakeflowError(
+                f"environment variable {name} is not set; export {name}=... before passing --env-var {name}"
+            )
         values[name] = os.environ[name]
     return values
 
@@ -238,9 +242,7 @@ def trigger_runs(
     return runs, failures
 
 
-def list_job_runs(
-    job_id: str | None = None, *, target: str | None = None, options: Options | None = None
-) -> list[Run]:
+def list_job_runs(job_id: str | None = None, *, target: str | None = None, options: Options | None = None) -> list[Run]:
     """The job's runs (every lakeflow job's when ``job_id`` is None), newest first."""
     return _target_call("list_runs", target, options, job_id=None if job_id is None else str(job_id))
 

@@ -50,14 +50,18 @@ def load_artifact(path: str | Path) -> Artifact:
     if not main.exists():
         raise LakeflowError(f"no such file: {path}; pass the path that `lakeflow build-wheel` printed")
     if main.is_dir():
-        raise LakeflowError(f"{path} is a directory, not a wheel; pass the .whl file that `lakeflow build-wheel` printed")
+        raise LakeflowError(
+            f"{path} is a directory, not a wheel; pass the .whl file that `lakeflow build-wheel` printed"
+        )
     kind = _kind_of(main)
     manifest = manifest_path(main)
     if manifest.exists():
         try:
             data = json.loads(manifest.read_text())
         except ValueError as exc:
-            raise LakeflowError(f"{manifest} is not valid JSON ({exc}); delete it and run `lakeflow build-wheel` again") from exc
+            raise LakeflowError(
+                f"{manifest} is not valid JSON ({exc}); delete it and run `lakeflow build-wheel` again"
+            ) from exc
         companions = tuple((main.parent / c).resolve() for c in data.get("companions", []))
         for companion in companions:
             if not companion.exists():
@@ -78,7 +82,9 @@ def _kind_of(path: Path) -> str:
         return "wheel"
     if path.suffix == ".pex":
         return "pex"
-    raise LakeflowError(f"{path} is not a wheel (.whl) or a PEX (.pex); pass the file that `lakeflow build-wheel` printed")
+    raise LakeflowError(
+        f"{path} is not a wheel (.whl) or a PEX (.pex); pass the file that `lakeflow build-wheel` printed"
+    )
 
 
 def _name_version(path: Path, kind: str) -> tuple[str, str]:

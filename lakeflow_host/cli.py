@@ -91,19 +91,41 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
 
         params = [
             click.option("--json", "as_json", is_flag=True, help="Print structured JSON instead of text."),
-            click.option("-o", "--option", multiple=True, metavar="KEY=VALUE",
-                         help="A plugin-specific setting, e.g. -o volume=/Volumes/c/s/v (repeatable)."),
+            click.option(
+                "-o",
+                "--option",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="A plugin-specific setting, e.g. -o volume=/Volumes/c/s/v (repeatable).",
+            ),
             click.option("--profile", metavar="NAME", help="Databricks config profile (~/.databrickscfg)."),
-            click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
-                         help="Show tracebacks for errors."),
+            click.option(
+                "--debug",
+                is_flag=True,
+                expose_value=False,
+                callback=_set_debug,
+                is_eager=True,
+                help="Show tracebacks for errors.",
+            ),
         ]
         if target:
-            params.append(click.option("--target", metavar="NAME", envvar="LAKEFLOW_TARGET",
-                                       help="Where jobs run [env LAKEFLOW_TARGET; default: databricks if "
-                                            "configured, else local]."))
+            params.append(
+                click.option(
+                    "--target",
+                    metavar="NAME",
+                    envvar="LAKEFLOW_TARGET",
+                    help="Where jobs run [env LAKEFLOW_TARGET; default: databricks if configured, else local].",
+                )
+            )
         if builder:
-            params.append(click.option("--builder", metavar="NAME", envvar="LAKEFLOW_BUILDER",
-                                       help="How projects are built [env LAKEFLOW_BUILDER; default: uv]."))
+            params.append(
+                click.option(
+                    "--builder",
+                    metavar="NAME",
+                    envvar="LAKEFLOW_BUILDER",
+                    help="How projects are built [env LAKEFLOW_BUILDER; default: uv].",
+                )
+            )
         for param in reversed(params):
             wrapper = param(wrapper)
         return wrapper
@@ -117,8 +139,9 @@ def emit(value: Any, as_json: bool, text: str) -> None:
 
 @click.group(cls=LakeflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lakeflow-host", prog_name="lakeflow")
-@click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
-              help="Show tracebacks for errors.")
+@click.option(
+    "--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True, help="Show tracebacks for errors."
+)
 def cli() -> None:
     """Build a Python project into a wheel, upload it, and run many copies of it.
 
@@ -135,10 +158,13 @@ def cli() -> None:
 
 @cli.command("build-wheel")
 @click.argument("project_dir", type=click.Path(file_okay=False))
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Where to write the wheel [default: PROJECT_DIR/dist].")
+@click.option(
+    "--output-dir", type=click.Path(file_okay=False), help="Where to write the wheel [default: PROJECT_DIR/dist]."
+)
 @common(target=False, builder=True)
-def build_wheel_cmd(project_dir: str, output_dir: str | None, builder: str | None, options: dict[str, str],
-                    as_json: bool) -> None:
+def build_wheel_cmd(
+    project_dir: str, output_dir: str | None, builder: str | None, options: dict[str, str], as_json: bool
+) -> None:
     """Build PROJECT_DIR into a wheel (and wheels of its path dependencies); print its path."""
     artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
     if not artifact.built:
@@ -161,17 +187,44 @@ def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: 
 @click.argument("name")
 @click.argument("package")
 @click.argument("remote_path")
-@click.option("--max-workers", type=int, default=1, show_default=True,
-              help="Cluster size runs may autoscale to (local target: concurrent runs).")
+@click.option(
+    "--max-workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Cluster size runs may autoscale to (local target: concurrent runs).",
+)
 @click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target].")
-@click.option("--env-var", "env_vars", multiple=True, metavar="NAME...",
-              help="Environment variables whose local values every run sees (kept secret).")
+@click.option(
+    "--env-var",
+    "env_vars",
+    multiple=True,
+    metavar="NAME...",
+    help="Environment variables whose local values every run sees (kept secret).",
+)
 @common()
-def create_job_cmd(name: str, package: str, remote_path: str, max_workers: int, max_concurrent_runs: int | None,
-                   env_vars: tuple[str, ...], target: str, options: dict[str, str], as_json: bool) -> None:
+def create_job_cmd(
+    name: str,
+    package: str,
+    remote_path: str,
+    max_workers: int,
+    max_concurrent_runs: int | None,
+    env_vars: tuple[str, ...],
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
     """Create job NAME running PACKAGE's lakeflow-task entry point from REMOTE_PATH; print the job id."""
-    job = api.create_job(name, package, remote_path, max_workers=max_workers,
-                         max_concurrent_runs=max_concurrent_runs, env_vars=env_vars, target=target, options=options)
+    job = api.create_job(
+        name,
+        package,
+        remote_path,
+        max_workers=max_workers,
+        max_concurrent_runs=max_concurrent_runs,
+        env_vars=env_vars,
+        target=target,
+        options=options,
+    )
     emit(job, as_json, job.job_id)
 
 
@@ -245,8 +298,14 @@ def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: b
     emit(run, as_json, f"{run.run_id} {run.state.value}")
 
 
-def _wait_and_report(run_ids: list[str], target: str, options: dict[str, str], timeout: float | None,
-                     as_json: bool, table_to_stderr: bool) -> None:
+def _wait_and_report(
+    run_ids: list[str],
+    target: str,
+    options: dict[str, str],
+    timeout: float | None,
+    as_json: bool,
+    table_to_stderr: bool,
+) -> None:
     shown = [""]
     tty = sys.stderr.isatty()
 
@@ -265,17 +324,20 @@ def _wait_and_report(run_ids: list[str], target: str, options: dict[str, str], t
         click.echo(render.runs_table(runs), err=table_to_stderr)
     bad = [r for r in runs if r.state.value != "SUCCEEDED"]
     if bad:
-        raise LakeflowError(f"{len(bad)} of {len(runs)} runs did not succeed: "
-                            + ", ".join(f"{r.run_id} {r.state.value}" for r in bad)
-                            + "; see `lakeflow get-run-logs RUN_ID`")
+        raise LakeflowError(
+            f"{len(bad)} of {len(runs)} runs did not succeed: "
+            + ", ".join(f"{r.run_id} {r.state.value}" for r in bad)
+            + "; see `lakeflow get-run-logs RUN_ID`"
+        )
 
 
 @cli.command("wait")
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--timeout", type=float, help="Give up after this many seconds (the runs carry on).")
 @common()
-def wait_cmd(run_ids: tuple[str, ...], timeout: float | None, target: str, options: dict[str, str],
-             as_json: bool) -> None:
+def wait_cmd(
+    run_ids: tuple[str, ...], timeout: float | None, target: str, options: dict[str, str], as_json: bool
+) -> None:
     """Wait for runs to finish, showing progress; exit 1 unless all succeeded."""
     _wait_and_report(list(run_ids), target, options, timeout, as_json, table_to_stderr=False)
 
@@ -301,19 +363,41 @@ def _read_runs_file(path: str) -> list[list[str]]:
 @cli.command("launch", cls=EnvVarCommand, context_settings=_VERBATIM)
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
 @click.option("--name", help="Job name [default: the package name].")
-@click.option("--max-workers", type=int, default=1, show_default=True,
-              help="Cluster size runs may autoscale to (local target: concurrent runs).")
+@click.option(
+    "--max-workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Cluster size runs may autoscale to (local target: concurrent runs).",
+)
 @click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target].")
-@click.option("--env-var", "env_vars", multiple=True, metavar="NAME",
-              help="An environment variable whose local value every run sees (repeatable; kept secret).")
+@click.option(
+    "--env-var",
+    "env_vars",
+    multiple=True,
+    metavar="NAME",
+    help="An environment variable whose local value every run sees (repeatable; kept secret).",
+)
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
 @common(builder=True)
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def launch_cmd(project_dir: str, args: tuple[str, ...], runs_from: str | None, name: str | None, max_workers: int,
-               max_concurrent_runs: int | None, env_vars: tuple[str, ...], wait_: bool, timeout: float | None,
-               builder: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
+def launch_cmd(
+    project_dir: str,
+    args: tuple[str, ...],
+    runs_from: str | None,
+    name: str | None,
+    max_workers: int,
+    max_concurrent_runs: int | None,
+    env_vars: tuple[str, ...],
+    wait_: bool,
+    timeout: float | None,
+    builder: str | None,
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
     """Build PROJECT_DIR, upload it, create a job and start runs: one with ARGS, or one per line of
     --runs-from. Prints the job id, then one run id per line."""
     if runs_from and args:
@@ -324,9 +408,19 @@ def launch_cmd(project_dir: str, args: tuple[str, ...], runs_from: str | None, n
         if isinstance(result, TriggerFailure):
             click.echo(f"lakeflow: run {index + 1} ({shlex.join(result.args)}) not started: {result.error}", err=True)
 
-    result = api.launch(project_dir, arg_lists, name=name, builder=builder, target=target, max_workers=max_workers,
-                        max_concurrent_runs=max_concurrent_runs, env_vars=env_vars, options=options,
-                        on_step=lambda message: click.echo(f"lakeflow: {message}", err=True), on_run=on_run)
+    result = api.launch(
+        project_dir,
+        arg_lists,
+        name=name,
+        builder=builder,
+        target=target,
+        max_workers=max_workers,
+        max_concurrent_runs=max_concurrent_runs,
+        env_vars=env_vars,
+        options=options,
+        on_step=lambda message: click.echo(f"lakeflow: {message}", err=True),
+        on_run=on_run,
+    )
     emit(result, as_json, "\n".join([result.job.job_id, *(r.run_id for r in result.runs)]))
     sys.stdout.flush()
     if result.failures:
@@ -354,4 +448,17 @@ def mcp_cmd() -> None:
 
 
 def main() -> None:
-    cli(prog_name="lakeflow")
+    """The console script: every error is one line on stderr and a non-zero exit code."""
+    try:
+        code = cli.main(prog_name="lakeflow", standalone_mode=False)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "lakeflow"
+        click.echo(f"Error: {exc.format_message().rstrip('.')}; see `{command} --help`", err=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

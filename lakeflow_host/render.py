@@ -49,20 +49,40 @@ def runs_table(runs: Sequence[Run]) -> str:
         if duration is None and run.start_time and not run.state.is_final:
             duration = time.time() - run.start_time
         exit_code = "-" if run.exit_code is None else str(run.exit_code)
-        rows.append([run.run_id, run.state.value, when(run.start_time), seconds(duration), exit_code,
-                     _args(run.args), run.url or run.message or ""])
+        rows.append(
+            [
+                run.run_id,
+                run.state.value,
+                when(run.start_time),
+                seconds(duration),
+                exit_code,
+                _args(run.args),
+                run.url or run.message or "",
+            ]
+        )
     return table(["RUN", "STATE", "STARTED", "DURATION", "EXIT", "ARGS", "DETAIL"], rows)
 
 
 def jobs_table(jobs: Sequence[Job]) -> str:
-    rows = [[j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_at),
-             j.url or ""] for j in jobs]
+    rows = [
+        [j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_at), j.url or ""]
+        for j in jobs
+    ]
     return table(["JOB", "NAME", "PACKAGE", "MAX WORKERS", "MAX CONCURRENT", "CREATED", "URL"], rows)
 
 
 def plugins_table(plugins: Sequence[PluginInfo]) -> str:
-    rows = [[p.name, "+".join(p.kinds) or "-", ",".join(p.builders) or "-", ",".join(p.targets) or "-",
-             p.distribution or "-", p.version or "-"] for p in plugins]
+    rows = [
+        [
+            p.name,
+            "+".join(p.kinds) or "-",
+            ",".join(p.builders) or "-",
+            ",".join(p.targets) or "-",
+            p.distribution or "-",
+            p.version or "-",
+        ]
+        for p in plugins
+    ]
     return table(["PLUGIN", "KIND", "BUILDERS", "TARGETS", "DISTRIBUTION", "VERSION"], rows)
 
 

@@ -16,5 +16,7 @@ def uv_binary() -> str:
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
         if not found:
-            raise LakeflowError("the uv binary was not found; run `pip install uv` (lakeflow-host depends on it)") from None
+            raise LakeflowError(
+                "the uv binary was not found; run `pip install uv` (lakeflow-host depends on it)"
+            ) from None
         return found

@@ -12,8 +12,16 @@ import pytest
 from support import copy_project
 
 # Variables that would make the Databricks target the default, or change the builder.
-_FOREIGN_ENV = ("LAKEFLOW_TARGET", "LAKEFLOW_BUILDER", "LAKEFLOW_DISABLE_PLUGINS", "LAKEFLOW_DEBUG",
-                "DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CONFIG_FILE")
+_FOREIGN_ENV = (
+    "LAKEFLOW_TARGET",
+    "LAKEFLOW_BUILDER",
+    "LAKEFLOW_DISABLE_PLUGINS",
+    "LAKEFLOW_DEBUG",
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_CONFIG_FILE",
+)
 
 
 @pytest.fixture
@@ -58,11 +66,22 @@ CLI = Callable[..., subprocess.CompletedProcess]
 def lakeflow(home: Path) -> CLI:
     """Run the real ``lakeflow`` command in a subprocess; returns the completed process."""
 
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 180,
-            check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "lakeflow_host", *args], capture_output=True, text=True,
-                              env={**os.environ, **(env or {})}, input=input, timeout=timeout,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+    def run(
+        *args: str,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 180,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lakeflow_host", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            input=input,
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"lakeflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc

@@ -21,7 +21,7 @@ def _logs(lakeflow, run_id: str) -> str:
 
 def _argv_in(log: str) -> list[str]:
     line = next(line for line in log.splitlines() if line.startswith("ARGV="))
-    return json.loads(line[len("ARGV="):])
+    return json.loads(line[len("ARGV=") :])
 
 
 def test_seed_workflow_passes_args_verbatim_and_the_run_id(home, lakeflow, task_wheel):
@@ -65,8 +65,16 @@ def test_env_var_reaches_the_task_and_its_value_is_never_shown_or_stored(home, l
     log = _logs(lakeflow, run_id)
     assert f"len={len(canary)} sha256={hashlib.sha256(canary.encode()).hexdigest()}" in log
 
-    outputs += [lakeflow(*cmd) for cmd in (["list-jobs", "--json"], ["list-jobs"], ["list-job-runs", job_id, "--json"],
-                                           ["get-run", run_id, "--json"], ["get-run-logs", run_id, "--json"])]
+    outputs += [
+        lakeflow(*cmd)
+        for cmd in (
+            ["list-jobs", "--json"],
+            ["list-jobs"],
+            ["list-job-runs", job_id, "--json"],
+            ["get-run", run_id, "--json"],
+            ["get-run-logs", run_id, "--json"],
+        )
+    ]
     for proc in outputs:
         assert canary not in proc.stdout + proc.stderr
     job = json.loads(lakeflow("list-jobs", "--json").stdout)[0]
@@ -108,7 +116,7 @@ def test_max_concurrent_runs_overrides_and_queue_keeps_trigger_order(home, lakef
     lakeflow("wait", *run_ids, "--timeout", "120")
     runs = {r["run_id"]: r for r in runs_json(lakeflow, job_id)}
     ordered = [runs[r] for r in run_ids]
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
         assert earlier["end_time"] <= later["start_time"]
 
 
@@ -172,8 +180,9 @@ def test_a_run_whose_processes_died_is_reported_failed(home, lakeflow, task_job,
     os.kill(worker_pid, signal.SIGKILL)
     os.killpg(pids["task"], signal.SIGKILL)
     os.kill(pids["grandchild"], signal.SIGKILL)
-    run = wait_until(lambda: (r := json.loads(lakeflow("get-run", run_id, "--json").stdout))["state"] != "RUNNING"
-                     and r, timeout=20)
+    run = wait_until(
+        lambda: (r := json.loads(lakeflow("get-run", run_id, "--json").stdout))["state"] != "RUNNING" and r, timeout=20
+    )
     assert run["state"] == "FAILED" and "lost" in run["message"]
 
 
@@ -182,8 +191,15 @@ def test_several_lakeflow_processes_at_once(home, lakeflow, task_job):
     import sys
 
     job_id = task_job("--max-workers", "4")
-    procs = [subprocess.Popen([sys.executable, "-m", "lakeflow_host", "trigger-run", job_id, f"p{i}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lakeflow_host", "trigger-run", job_id, f"p{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
     run_ids = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs) and len(set(run_ids)) == 8
     lakeflow("wait", *run_ids, "--timeout", "120")

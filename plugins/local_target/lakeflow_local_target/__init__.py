@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs, RunState, hookimpl
-
 from lakeflow_local_target import envs, procs, store, worker
 
 NAME = "local"
@@ -46,8 +45,7 @@ def create_job(target: str, spec: JobSpec) -> Job | None:
     cap = spec.max_concurrent_runs or spec.max_workers
     db = store.connect(root)
     with store.transaction(db):
-        job_id = store.insert_job(db, spec.name, spec.package, str(main), kind, spec.max_workers, cap,
-                                  sorted(spec.env))
+        job_id = store.insert_job(db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(spec.env))
         envs.write_secrets(store.secrets_path(root, job_id), dict(spec.env))
     return store.to_job(store.job_row(db, job_id))
 
@@ -93,11 +91,19 @@ def _reconcile(root: Path, rows: list) -> None:
             continue
         db = db or store.connect(root)
         for row in rows:
-            if row["job_id"] == job_id and row["state"] == "RUNNING" and not procs.alive(row["pid"], row["pid_started"]):
+            if (
+                row["job_id"] == job_id
+                and row["state"] == "RUNNING"
+                and not procs.alive(row["pid"], row["pid_started"])
+            ):
                 with store.transaction(db):
-                    store.finish_run(db, row["id"], RunState.FAILED, None,
-                                     "the run's process was lost (killed, or the machine restarted) "
-                                     "before it recorded an end")
+                    store.finish_run(
+                        db,
+                        row["id"],
+                        RunState.FAILED,
+                        None,
+                        "the run's process was lost (killed, or the machine restarted) before it recorded an end",
+                    )
         if any(row["job_id"] == job_id and row["state"] == "QUEUED" for row in rows):
             worker.ensure_worker(root, job_id)
 
@@ -167,4 +173,3 @@ def cancel_run(target: str, run_id: str) -> Run | None:
     if row["state"] == "RUNNING" and procs.alive(row["pid"], row["pid_started"]):
         procs.kill_tree(row["pid"])
     return store.to_run(store.run_row(db, row["id"]))
-

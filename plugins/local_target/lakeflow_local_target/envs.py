@@ -31,10 +31,10 @@ _COMPLETE = ".lakeflow-complete"
 _LAUNCHER = (
     "import sys\n"
     "from importlib.metadata import distribution\n"
-    "eps = [e for e in distribution(sys.argv[1]).entry_points if e.group == 'console_scripts' and e.name == {ep!r}]\n"
-    "sys.argv = [{ep!r}] + sys.argv[2:]\n"
+    f"eps = [e for e in distribution(sys.argv[1]).entry_points if e.group == 'console_scripts' and e.name == {ENTRY_POINT!r}]\n"
+    f"sys.argv = [{ENTRY_POINT!r}] + sys.argv[2:]\n"
     "sys.exit(eps[0].load()())\n"
-).format(ep=ENTRY_POINT)
+)
 
 
 def _sha256(path: Path) -> str:
@@ -69,8 +69,9 @@ def upload(root: Path, artifact: Artifact) -> RemoteArtifact:
                     shutil.copyfile(path, folder / path.name)
                     copied += path.stat().st_size
                 (folder / _COMPLETE).touch()
-    return RemoteArtifact("local", str(folder / artifact.path.name),
-                          tuple(str(folder / c.name) for c in artifact.companions), copied)
+    return RemoteArtifact(
+        "local", str(folder / artifact.path.name), tuple(str(folder / c.name) for c in artifact.companions), copied
+    )
 
 
 def artifact_files(root: Path, remote_path: str) -> tuple[Path, list[Path]]:
@@ -78,10 +79,14 @@ def artifact_files(root: Path, remote_path: str) -> tuple[Path, list[Path]]:
     main = Path(remote_path).expanduser()
     store = (root / "artifacts").resolve()
     if not main.is_file():
-        raise LakeflowError(f"no uploaded artifact at {remote_path}; pass the path that `lakeflow upload-wheel` printed")
+        raise LakeflowError(
+            f"no uploaded artifact at {remote_path}; pass the path that `lakeflow upload-wheel` printed"
+        )
     if main.resolve().parent.parent != store or not (main.parent / _COMPLETE).exists():
-        raise LakeflowError(f"{remote_path} was not uploaded to the local target; run `lakeflow upload-wheel` first "
-                            "and pass the path it prints")
+        raise LakeflowError(
+            f"{remote_path} was not uploaded to the local target; run `lakeflow upload-wheel` first "
+            "and pass the path it prints"
+        )
     if main.suffix not in (".whl", ".pex"):
         raise LakeflowError(f"{remote_path} is not a wheel (.whl) or a PEX (.pex); upload the built wheel")
     companions = sorted(p for p in main.parent.glob("*.whl") if p != main)
@@ -96,16 +101,19 @@ def check_wheel(main: Path, package: str) -> None:
     """The wheel must be ``package`` and declare the ``lakeflow-task`` entry point."""
     dist_name = main.name.split("-")[0]
     if _normalize(dist_name) != _normalize(package):
-        raise LakeflowError(f"package {package!r} is not the one in {main.name} (it holds {dist_name!r}); "
-                            f"pass {dist_name} as PACKAGE")
+        raise LakeflowError(
+            f"package {package!r} is not the one in {main.name} (it holds {dist_name!r}); pass {dist_name} as PACKAGE"
+        )
     with zipfile.ZipFile(main) as wheel:
         names = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
         parser = configparser.ConfigParser(delimiters=("=",))
         if names:
             parser.read_string(wheel.read(names[0]).decode("utf-8"))
     if not parser.has_option("console_scripts", ENTRY_POINT):
-        raise LakeflowError(f"{main.name} declares no {ENTRY_POINT} entry point; add [project.scripts] "
-                            f'{ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild')
+        raise LakeflowError(
+            f"{main.name} declares no {ENTRY_POINT} entry point; add [project.scripts] "
+            f'{ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild'
+        )
 
 
 def _venv_python(venv: Path) -> Path:

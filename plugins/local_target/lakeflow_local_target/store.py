@@ -89,13 +89,22 @@ def _int_id(value: str, what: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise NotFoundError(f"unknown {what} id {value!r} on target local; "
-                            f"ids are numbers (see `lakeflow {'list-jobs' if what == 'job' else 'list-job-runs'}`)"
-                            ) from None
+        raise NotFoundError(
+            f"unknown {what} id {value!r} on target local; "
+            f"ids are numbers (see `lakeflow {'list-jobs' if what == 'job' else 'list-job-runs'}`)"
+        ) from None
 
 
-def insert_job(db: sqlite3.Connection, name: str, package: str, artifact: str, kind: str, max_workers: int,
-               max_concurrent_runs: int, env_names: list[str]) -> int:
+def insert_job(
+    db: sqlite3.Connection,
+    name: str,
+    package: str,
+    artifact: str,
+    kind: str,
+    max_workers: int,
+    max_concurrent_runs: int,
+    env_names: list[str],
+) -> int:
     cursor = db.execute(
         "INSERT INTO jobs (name, package, artifact, kind, max_workers, max_concurrent_runs, env_names, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -126,8 +135,15 @@ def insert_run(db: sqlite3.Connection, job_id: int, args: list[str]) -> int:
     return int(cursor.lastrowid)
 
 
-def finish_run(db: sqlite3.Connection, run_id: int, state: RunState, exit_code: int | None, message: str | None,
-               *, only_if_active: bool = True) -> bool:
+def finish_run(
+    db: sqlite3.Connection,
+    run_id: int,
+    state: RunState,
+    exit_code: int | None,
+    message: str | None,
+    *,
+    only_if_active: bool = True,
+) -> bool:
     """Record a run's end; never overwrites an end already recorded (a cancel wins over an exit)."""
     where = " AND state IN ('QUEUED', 'RUNNING')" if only_if_active else ""
     cursor = db.execute(
@@ -138,13 +154,34 @@ def finish_run(db: sqlite3.Connection, run_id: int, state: RunState, exit_code: 
 
 
 def to_job(row: sqlite3.Row) -> Job:
-    return Job(TARGET, str(row["id"]), row["name"], row["package"], row["artifact"], row["max_workers"],
-               row["max_concurrent_runs"], tuple(json.loads(row["env_names"])), None, row["created_at"])
+    return Job(
+        TARGET,
+        str(row["id"]),
+        row["name"],
+        row["package"],
+        row["artifact"],
+        row["max_workers"],
+        row["max_concurrent_runs"],
+        tuple(json.loads(row["env_names"])),
+        None,
+        row["created_at"],
+    )
 
 
 def to_run(row: sqlite3.Row) -> Run:
-    return Run(TARGET, str(row["id"]), str(row["job_id"]), RunState(row["state"]), tuple(json.loads(row["args"])),
-               row["queued_at"], row["started_at"], row["ended_at"], row["exit_code"], row["message"], None)
+    return Run(
+        TARGET,
+        str(row["id"]),
+        str(row["job_id"]),
+        RunState(row["state"]),
+        tuple(json.loads(row["args"])),
+        row["queued_at"],
+        row["started_at"],
+        row["ended_at"],
+        row["exit_code"],
+        row["message"],
+        None,
+    )
 
 
 def rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from lakeflow_host import LakeflowError, RunState
-
 from lakeflow_local_target import envs, procs, store
 
 _TICK = 0.005
@@ -46,7 +45,11 @@ def ensure_worker(root: Path, job_id: int | str) -> None:
         with open(root / "worker.log", "ab") as log:
             subprocess.Popen(
                 [sys.executable, "-m", "lakeflow_local_target.worker", str(root), str(job_id), str(fd)],
-                pass_fds=(fd,), start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(fd,),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
     finally:
         os.close(fd)
@@ -92,8 +95,12 @@ class Worker:
             env.update(json.loads(store.secrets_path(self.root, self.job_id).read_text()))
         except FileNotFoundError:
             pass
-        env.update(DATABRICKS_RUN_ID=str(run_id), LAKEFLOW_RUN_ID=str(run_id), LAKEFLOW_JOB_ID=str(self.job_id),
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            DATABRICKS_RUN_ID=str(run_id),
+            LAKEFLOW_RUN_ID=str(run_id),
+            LAKEFLOW_JOB_ID=str(self.job_id),
+            PYTHONUNBUFFERED="1",
+        )
         return env
 
     def reap(self) -> None:
@@ -110,8 +117,11 @@ class Worker:
 
     def claim(self, free: int) -> list[tuple[int, list[str]]]:
         with store.transaction(self.db):
-            queued = store.rows(self.db, "SELECT id, args FROM runs WHERE job_id = ? AND state = 'QUEUED' "
-                                         "ORDER BY id LIMIT ?", (self.job_id, free))
+            queued = store.rows(
+                self.db,
+                "SELECT id, args FROM runs WHERE job_id = ? AND state = 'QUEUED' ORDER BY id LIMIT ?",
+                (self.job_id, free),
+            )
             now = time.time()
             for row in queued:
                 self.db.execute("UPDATE runs SET state = 'RUNNING', started_at = ? WHERE id = ?", (now, row["id"]))
@@ -123,22 +133,34 @@ class Worker:
         try:
             command = self.command() + args
             with open(store.log_path(self.root, run_id), "ab") as log:
-                proc = subprocess.Popen(command, cwd=folder, env=self.environment(run_id), stdin=subprocess.DEVNULL,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(
+                    command,
+                    cwd=folder,
+                    env=self.environment(run_id),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         except (LakeflowError, OSError) as exc:
             with store.transaction(self.db):
                 store.finish_run(self.db, run_id, RunState.FAILED, None, f"the run could not start: {exc}")
             return
         self.children[run_id] = proc
-        self.db.execute("UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?",
-                        (proc.pid, procs.started(proc.pid), run_id))
+        self.db.execute(
+            "UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?", (proc.pid, procs.started(proc.pid), run_id)
+        )
         state = self.db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()["state"]
         if state == RunState.CANCELED.value:  # canceled between the claim and the start
             procs.kill_tree(proc.pid)
 
     def has_queued(self) -> bool:
-        return self.db.execute("SELECT 1 FROM runs WHERE job_id = ? AND state = 'QUEUED' LIMIT 1",
-                               (self.job_id,)).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM runs WHERE job_id = ? AND state = 'QUEUED' LIMIT 1", (self.job_id,)
+            ).fetchone()
+            is not None
+        )
 
     def loop(self) -> None:
         while True:

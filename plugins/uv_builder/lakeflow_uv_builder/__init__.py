@@ -13,20 +13,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from lakeflow_host import Artifact, LakeflowError, hookimpl, uv_binary
-
 from lakeflow_uv_builder.project import Project, load_project, path_dependencies
 
 NAME = "uv"
 STAMP = ".lakeflow-build.json"
-_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "__pycache__", "dist", "build", ".tox", ".nox", ".mypy_cache",
-              ".pytest_cache", ".ruff_cache", "node_modules", ".pants.d", ".idea", ".vscode"}
-_TAIL_LINES = 25
+_SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "dist",
+    "build",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".pants.d",
+    ".idea",
+    ".vscode",
+}
+_TAIL_LINES = 8
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:")
 
 
 def input_hash(projects: list[Project], skip: Path) -> str:
@@ -37,7 +54,8 @@ def input_hash(projects: list[Project], skip: Path) -> str:
         for directory, dirnames, filenames in os.walk(project.root):
             here = Path(directory)
             dirnames[:] = sorted(
-                d for d in dirnames
+                d
+                for d in dirnames
                 if d not in _SKIP_DIRS and not d.endswith(".egg-info") and (here / d).resolve() != skip
             )
             for filename in sorted(filenames):
@@ -53,15 +71,22 @@ def input_hash(projects: list[Project], skip: Path) -> str:
 
 
 def _tail(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-_TAIL_LINES:]) or "no output"
+    """The lines that say what went wrong: the build backend's exception and uv's own
+    ``error:``/``cause:`` lines; else the last few lines."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    uv_lines = [line for line in lines if line.startswith(("error:", "cause:", "×", "╰─▶"))]
+    picked = exceptions[-1:] + uv_lines if exceptions or uv_lines else lines[-_TAIL_LINES:]
+    return " | ".join(picked) or "no output"
 
 
 def _build_one(uv: str, project: Project, output_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=".lakeflow-build-", dir=output_dir) as tmp:
         proc = subprocess.run(
             [uv, "build", "--wheel", "--no-progress", "--out-dir", tmp, str(project.root)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise LakeflowError(
@@ -118,7 +143,15 @@ def build_artifact(
     uv = uv_binary()
     companions = tuple(_build_one(uv, dep, out) for dep in deps)
     main = _build_one(uv, project, out)
-    stamp.write_text(json.dumps({
-        "input_hash": digest, "main": main.name, "companions": [c.name for c in companions],
-    }, indent=2) + "\n")
+    stamp.write_text(
+        json.dumps(
+            {
+                "input_hash": digest,
+                "main": main.name,
+                "companions": [c.name for c in companions],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return Artifact(main, "wheel", project.name, _version_of(main), companions, NAME, built=True)

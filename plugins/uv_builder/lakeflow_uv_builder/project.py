@@ -58,7 +58,7 @@ def load_project(directory: Path, *, need_entry_point: bool) -> Project:
     data = read_pyproject(directory)
     name = data.get("project", {}).get("name")
     if not isinstance(name, str) or not name.strip():
-        raise LakeflowError(f"{directory / 'pyproject.toml'} has no [project] name; add name = \"my-package\"")
+        raise LakeflowError(f'{directory / "pyproject.toml"} has no [project] name; add name = "my-package"')
     if need_entry_point:
         scripts = data.get("project", {}).get("scripts", {}) or {}
         if ENTRY_POINT not in scripts:

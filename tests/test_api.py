@@ -1,0 +1,81 @@
+"""The Python API, the demo that uses it, and what start-up costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from support import REPO
+
+import lakeflow_host as lf
+
+
+def test_launch_wait_and_read_logs_from_python(home, task_wheel):
+    project = task_wheel.parent.parent
+    launch = lf.launch(project, [["a", "b c"], ["--flag"], []], max_workers=2, target="local")
+    assert isinstance(launch, lf.Launch) and isinstance(launch.job, lf.Job)
+    assert launch.artifact.built is False  # the session build is reused
+    assert launch.remote.bytes_uploaded > 0 and launch.failures == ()
+    assert [run.args for run in launch.runs] == [("a", "b c"), ("--flag",), ()]
+    runs = lf.wait([run.run_id for run in launch.runs], timeout=120, poll_interval=0.1)
+    assert all(run.state is lf.RunState.SUCCEEDED and run.exit_code == 0 for run in runs)
+    listed = lf.list_job_runs(launch.job.job_id)
+    assert [r.run_id for r in listed] == [r.run_id for r in reversed(launch.runs)]
+    logs = lf.get_run_logs(launch.runs[0].run_id)
+    assert isinstance(logs, lf.RunLogs) and 'ARGV=["a", "b c"]' in logs.text
+    tail = lf.get_run_logs(launch.runs[0].run_id, tail=1)
+    assert tail.text.strip() == "DONE" and tail.truncated
+    assert lf.get_job(launch.job.job_id).name == "lakeflow-testtask"
+
+    again = lf.launch(project, [["x"]], target="local")
+    assert again.artifact.built is False and again.remote.bytes_uploaded == 0
+
+
+def test_trigger_runs_reports_each_failure_and_keeps_the_rest(home, task_wheel):
+    artifact = lf.load_artifact(task_wheel)
+    remote = lf.upload_wheel(artifact, target="local")
+    job = lf.create_job("j", artifact.package, remote.path, target="local")
+    runs, failures = lf.trigger_runs(job.job_id, [["ok"]], target="local")
+    assert len(runs) == 1 and failures == []
+    with pytest.raises(lf.NotFoundError, match="unknown job id 999"):
+        lf.trigger_run("999", ["x"], target="local")
+    runs, failures = lf.trigger_runs("999", [["x"], ["y"]], target="local")
+    assert runs == [] and [f.index for f in failures] == [0, 1] and "unknown job id" in failures[0].error
+
+
+def test_wait_times_out_without_stopping_the_run(home, task_wheel):
+    remote = lf.upload_wheel(task_wheel, target="local")
+    job = lf.create_job("j", "lakeflow-testtask", remote.path, target="local")
+    run = lf.trigger_run(job.job_id, ["sleep", "30"], target="local")
+    with pytest.raises(lf.LakeflowError, match=rf"timed out after 0.5s; still running: {run.run_id}"):
+        lf.wait([run.run_id], timeout=0.5, poll_interval=0.1)
+    assert lf.get_run(run.run_id).state in (lf.RunState.QUEUED, lf.RunState.RUNNING)
+    assert lf.cancel_run(run.run_id).state is lf.RunState.CANCELED
+
+
+def test_demo_script_prints_each_runs_log(home):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "run_lakeflow_demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for word in ("fi", "fie", "fo", "fum"):
+        assert f"my arguments are ['{word}']" in proc.stdout
+    assert proc.stdout.count(": SUCCEEDED") == 4
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list-job-runs"], ["plugins"]])
+def test_cli_paths_do_not_import_databricks_sdk_or_mcp(home, args):
+    # The SDKs cost about a second each to import: a help or local command must not pay for it.
+    code = (
+        "import sys\nfrom lakeflow_host.cli import main\nsys.argv = ['lakeflow'] + sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('databricks', 'mcp'))\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in proc.stderr, proc.stderr
