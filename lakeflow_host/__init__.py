@@ -5,29 +5,33 @@ The Python API is the functions below; plugins use :data:`hookimpl` and the type
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 
-from lakeflow_host.api import (
-    build_wheel,
-    builders,
-    cancel_run,
-    create_job,
-    get_job,
-    get_run,
-    get_run_logs,
-    launch,
-    list_job_runs,
-    list_jobs,
-    list_plugins,
-    load_artifact,
-    resolve_builder,
-    resolve_target,
-    targets,
-    trigger_run,
-    trigger_runs,
-    upload_wheel,
-    wait,
-)
+if TYPE_CHECKING:
+    from lakeflow_host.api import (
+        build_wheel,
+        builders,
+        cancel_run,
+        create_job,
+        get_job,
+        get_run,
+        get_run_logs,
+        launch,
+        list_job_runs,
+        list_jobs,
+        list_plugins,
+        load_artifact,
+        resolve_builder,
+        resolve_target,
+        targets,
+        trigger_run,
+        trigger_runs,
+        upload_wheel,
+        wait,
+    )
+
 from lakeflow_host.errors import (
     LakeflowError,
     NotFoundError,
@@ -48,6 +52,41 @@ from lakeflow_host.types import (
     RunState,
     TriggerFailure,
 )
+
+_API = frozenset(
+    {
+        "build_wheel",
+        "builders",
+        "cancel_run",
+        "create_job",
+        "get_job",
+        "get_run",
+        "get_run_logs",
+        "launch",
+        "list_job_runs",
+        "list_jobs",
+        "list_plugins",
+        "load_artifact",
+        "resolve_builder",
+        "resolve_target",
+        "targets",
+        "trigger_run",
+        "trigger_runs",
+        "upload_wheel",
+        "wait",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    # The API module (and the plugin machinery behind it) loads on first use, so that a plugin
+    # importing `hookimpl` and the types, or the local target's worker, starts quickly.
+    if name in _API:
+        from lakeflow_host import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lakeflow_host' has no attribute {name!r}")
+
 
 #: Marks a plugin's hook implementations: ``@hookimpl def build_artifact(builder, project_dir): ...``
 hookimpl = pluggy.HookimplMarker("lakeflow")

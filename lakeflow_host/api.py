@@ -9,7 +9,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +233,8 @@ def trigger_runs(
         if on_run:
             on_run(index, result)
         return result
+
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(arg_lists)))) as pool:
         results = list(pool.map(one, range(len(arg_lists))))

@@ -60,6 +60,39 @@ class EnvVarCommand(click.Command):
         return super().parse_args(ctx, rewritten)
 
 
+class LaunchCommand(click.Command):
+    """``launch PROJECT_DIR [OPTIONS] [ARGS]...``: lakeflow's own options may follow PROJECT_DIR
+    until the first task argument (or ``--``); everything from there on reaches the task verbatim."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    takes_value[name] = not param.is_flag and not param.count
+        ours: list[str] = []
+        rest = list(args)
+        # Options before PROJECT_DIR, then PROJECT_DIR itself, are click's usual business.
+        while rest and rest[0] != "--" and rest[0].split("=", 1)[0] in takes_value:
+            ours.append(rest.pop(0))
+            if takes_value[ours[-1]] and rest:
+                ours.append(rest.pop(0))
+        if not rest or rest[0] == "--":
+            return super().parse_args(ctx, args)
+        project = rest.pop(0)
+        while rest:
+            name = rest[0].split("=", 1)[0]
+            if rest[0] == "--":
+                rest.pop(0)
+                break
+            if name not in takes_value:
+                break
+            ours.append(rest.pop(0))
+            if takes_value[name] and "=" not in ours[-1] and rest:
+                ours.append(rest.pop(0))
+        return super().parse_args(ctx, [*ours, project, *rest])
+
+
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         os.environ[DEBUG_ENV] = "1"
@@ -360,7 +393,7 @@ def _read_runs_file(path: str) -> list[list[str]]:
     return arg_lists
 
 
-@cli.command("launch", cls=EnvVarCommand, context_settings=_VERBATIM)
+@cli.command("launch", cls=LaunchCommand, context_settings=_VERBATIM)
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
 @click.option("--name", help="Job name [default: the package name].")
 @click.option(
@@ -399,7 +432,10 @@ def launch_cmd(
     as_json: bool,
 ) -> None:
     """Build PROJECT_DIR, upload it, create a job and start runs: one with ARGS, or one per line of
-    --runs-from. Prints the job id, then one run id per line."""
+    --runs-from. Prints the job id, then one run id per line.
+
+    lakeflow's options may come before or after PROJECT_DIR; the first argument that is not one
+    of them (or everything after `--`) starts the task's arguments."""
     if runs_from and args:
         raise LakeflowError("give either ARGS or --runs-from, not both")
     arg_lists = _read_runs_file(runs_from) if runs_from else [list(args)]

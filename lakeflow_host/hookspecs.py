@@ -116,7 +116,7 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | 
 def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
     """Look up one job.
 
-    Called before triggering runs and by status commands.
+    Called by the Python API's ``get_job`` and the MCP ``get_job`` tool.
 
     :param target: the chosen target name; return ``None`` unless it is yours.
     :param job_id: the id :func:`create_job` returned. Raise

@@ -90,3 +90,15 @@ def test_launch_without_entry_point_fails_before_creating_anything(home, lakeflo
     proc = lakeflow("launch", str(project), "x", check=False)
     _assert_one_line_error(proc, "declares no lakeflow-task entry point")
     assert json.loads(lakeflow("list-jobs", "--json").stdout) == []
+
+
+def test_launch_options_may_follow_the_project_until_the_first_task_argument(home, lakeflow, task_wheel):
+    project = str(task_wheel.parent.parent)
+    waited = lakeflow("launch", project, "--max-workers=2", "--wait", "first", "--wait", "-v")
+    assert "1/1 finished: 1 succeeded" in waited.stderr  # --wait before "first" was lakeflow's
+    run_id = waited.stdout.split()[1]
+    assert 'ARGV=["first", "--wait", "-v"]' in lakeflow("get-run-logs", run_id).stdout
+    separated = lakeflow("launch", project, "--", "--wait")
+    run_id = separated.stdout.split()[1]
+    lakeflow("wait", run_id, "--timeout", "120")
+    assert 'ARGV=["--wait"]' in lakeflow("get-run-logs", run_id).stdout

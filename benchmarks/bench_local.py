@@ -1,0 +1,276 @@
+"""How fast lakeflow is on the local target, against baselines measured in the same run.
+
+    python benchmarks/bench_local.py [--repeat N] [--runs 50]
+
+Prints one table, with the goal each ratio should meet:
+
+1. start-up: ``lakeflow --help`` and ``lakeflow list-job-runs`` against ``python -c "import click"``
+   (median of ``--repeat`` runs each; goal at most 2x);
+2. fan-out: ``--runs`` trivial runs of one job with ``--max-workers 4``, from the first trigger to
+   the last run's recorded end (``lakeflow_host.trigger_runs``, then polling ``list_job_runs``),
+   against the same entry-point processes started from the job's ready venv with ``xargs -P 4``
+   (goal at most 1.5x);
+3. relaunch: a second ``lakeflow launch`` of an unchanged project against the first (goal at
+   most 0.3x, with zero builds and zero bytes copied).
+
+Everything happens in a temporary ``LAKEFLOW_HOME`` and on a temporary copy of
+``examples/lakeflow_demo``; nothing outside them is touched. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "lakeflow_demo"
+TIMEOUT = 300
+
+
+@dataclass
+class Row:
+    name: str
+    measured: float
+    baseline: float
+    goal: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.measured / self.baseline
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= self.goal
+
+
+def lakeflow_command() -> list[str]:
+    script = Path(sys.executable).parent / "lakeflow"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lakeflow_host"]
+
+
+def timed(command: Sequence[str], env: dict[str, str], **kwargs: object) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command, start to exit; it must succeed. CPU time is
+    reported beside wall time because it hardly moves when others load the machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        command, env=env, check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )  # type: ignore[call-overload]
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def copy_demo(parent: Path) -> Path:
+    project = parent / "lakeflow_demo"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("dist", "__pycache__", "*.egg-info"))
+    return project
+
+
+def heavy_imports(env: dict[str, str], args: Sequence[str]) -> list[str]:
+    """Which of the slow optional libraries a command imports (from ``python -X importtime``)."""
+    code = f"import sys; sys.argv = ['lakeflow', *{list(args)!r}]; from lakeflow_host.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    modules = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    return sorted(modules & {"databricks", "mcp", "pydantic", "httpx", "requests", "anyio", "starlette"})
+
+
+# -- 1. start-up ------------------------------------------------------------------------------------
+
+
+def bench_startup(env: dict[str, str], repeat: int) -> list[Row]:
+    lakeflow = lakeflow_command()
+    commands = {
+        "baseline": [sys.executable, "-c", "import click"],
+        "--help": [*lakeflow, "--help"],
+        "list-job-runs": [*lakeflow, "list-job-runs", "--target", "local"],
+    }
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeat):  # interleaved, so that all three see the same machine load
+        for name, command in commands.items():
+            samples[name].append(timed(command, env))
+
+    def median(name: str, index: int) -> float:
+        return statistics.median(sample[index] for sample in samples[name])
+
+    rows = []
+    for name, args in (("--help", ["--help"]), ("list-job-runs", ["list-job-runs", "--target", "local"])):
+        heavy = heavy_imports(env, args)
+        cpu = median(name, 1) / median("baseline", 1)
+        note = f"CPU {cpu:.2f}x; " + (f"imports {', '.join(heavy)}" if heavy else "no databricks-sdk/mcp import")
+        rows.append(Row(f"lakeflow {name}", median(name, 0), median("baseline", 0), 2.0, note))
+    return rows
+
+
+# -- 2. fan-out ---------------------------------------------------------------------------------------
+
+
+def bench_fanout(project: Path, home: Path, env: dict[str, str], runs: int, repeat: int) -> Row:
+    import lakeflow_host as lf  # after LAKEFLOW_HOME is set in os.environ
+
+    artifact = lf.build_wheel(project)
+    remote = lf.upload_wheel(artifact, target="local")
+    job = lf.create_job("bench-fanout", artifact.package, remote.path, max_workers=4, target="local")
+    # The local target's venv for this artifact, made by create_job: the "ready venv" of the baseline.
+    entry_point = home / "envs" / Path(job.artifact).parent.name / "bin" / "lakeflow-task"
+    if not entry_point.is_file():
+        raise SystemExit(f"bench_local: no venv with lakeflow-task at {entry_point}; did the local target change?")
+    arg_lists = [[f"run{i}"] for i in range(runs)]
+
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    def reap_worker() -> None:
+        """Wait for the job's worker to exit. It is this process's child (trigger_run started it
+        here), so once reaped its CPU time, and that of the runs it reaped, counts in
+        RUSAGE_CHILDREN."""
+        pid = int((home / "locks" / f"job-{job.job_id}.worker").read_text().split()[0])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return  # already reaped by the subprocess module's own clean-up
+            time.sleep(0.01)
+        raise SystemExit("bench_local: the local target's worker did not exit after its runs")
+
+    def one_fanout() -> tuple[float, float]:
+        children_before = cpu(resource.RUSAGE_CHILDREN)
+        self_before = cpu(resource.RUSAGE_SELF)
+        first_trigger = time.time()
+        started, failures = lf.trigger_runs(job.job_id, arg_lists, target="local")
+        trigger_cpu = cpu(resource.RUSAGE_SELF) - self_before  # the polling below does not count
+        if failures:
+            raise SystemExit(f"bench_local: {len(failures)} runs did not start: {failures[0].error}")
+        ids = {run.run_id for run in started}
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            mine = [r for r in lf.list_job_runs(job.job_id, target="local") if r.run_id in ids]
+            if all(r.state.is_final for r in mine):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("bench_local: the runs did not finish in time")
+            time.sleep(0.05)
+        bad = [r for r in mine if r.state is not lf.RunState.SUCCEEDED]
+        if bad:
+            raise SystemExit(f"bench_local: run {bad[0].run_id} {bad[0].state}: {bad[0].message}")
+        reap_worker()
+        # The worker records each end as it reaps the process: the polling interval does not count.
+        elapsed = max(r.end_time or 0.0 for r in mine) - first_trigger
+        return elapsed, trigger_cpu + cpu(resource.RUSAGE_CHILDREN) - children_before
+
+    def one_xargs() -> tuple[float, float]:
+        lines = "".join(f"{a[0]}\n" for a in arg_lists)
+        return timed(["xargs", "-P", "4", "-n", "1", str(entry_point)], env, input=lines.encode())
+
+    measured, baseline = [], []
+    for _ in range(repeat):  # interleaved, so that both see the same machine load
+        baseline.append(one_xargs())
+        measured.append(one_fanout())
+    wall_lakeflow, wall_xargs = (statistics.median(m[0] for m in samples) for samples in (measured, baseline))
+    cpu_lakeflow, cpu_xargs = (statistics.median(m[1] for m in samples) for samples in (measured, baseline))
+    return Row(
+        f"{runs} runs, --max-workers 4",
+        wall_lakeflow,
+        wall_xargs,
+        1.5,
+        f"vs xargs -P 4 lakeflow-task; CPU {cpu_lakeflow / cpu_xargs:.2f}x "
+        f"({cpu_lakeflow / runs * 1000:.0f} vs {cpu_xargs / runs * 1000:.0f} ms per run)",
+    )
+
+
+# -- 3. relaunch ------------------------------------------------------------------------------------
+
+
+def bench_relaunch(scratch: Path, env: dict[str, str], repeat: int) -> Row:
+    firsts, seconds, builds, copied = [], [], 0, 0
+    for i in range(repeat):
+        # A fresh project copy and home each time: the first launch really builds and uploads.
+        folder = scratch / f"relaunch-{i}"
+        folder.mkdir()
+        project = copy_demo(folder)
+        run_env = {**env, "LAKEFLOW_HOME": str(folder / "home")}
+        command = [*lakeflow_command(), "launch", "--json", "--target", "local", str(project), "fi"]
+
+        def launch(command: list[str] = command, run_env: dict[str, str] = run_env) -> tuple[float, dict]:
+            start = time.perf_counter()
+            proc = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=TIMEOUT)
+            elapsed = time.perf_counter() - start
+            if proc.returncode != 0:
+                raise SystemExit(f"bench_local: launch failed: {proc.stderr.strip()}")
+            return elapsed, json.loads(proc.stdout)
+
+        first, data = launch()
+        if not data["artifact"]["built"] or not data["remote"]["bytes_uploaded"]:
+            raise SystemExit("bench_local: the first launch did not build and upload; the measure would be wrong")
+        second, again = launch()
+        firsts.append(first)
+        seconds.append(second)
+        builds += bool(again["artifact"]["built"])
+        copied += again["remote"]["bytes_uploaded"]
+    return Row(
+        "second launch, unchanged",
+        statistics.median(seconds),
+        statistics.median(firsts),
+        0.3,
+        f"second launches: {builds} builds, {copied} bytes copied",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=11, help="start-up samples per command (median)")
+    parser.add_argument("--runs", type=int, default=50, help="runs per fan-out")
+    parser.add_argument("--fanouts", type=int, default=3, help="fan-outs and relaunches measured (median)")
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="lakeflow-bench-") as tmp:
+        scratch = Path(tmp)
+        home = scratch / "home"
+        os.environ["LAKEFLOW_HOME"] = str(home)
+        os.environ.pop("LAKEFLOW_TARGET", None)
+        env = dict(os.environ)
+        project = copy_demo(scratch)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+        rows = [bench_fanout(project, home, env, options.runs, options.fanouts)]
+        rows += bench_startup(env, options.repeat)  # list-job-runs now lists the fan-outs' runs
+        rows.append(bench_relaunch(scratch, env, options.fanouts))
+
+    order = [rows[1], rows[2], rows[0], rows[3]]
+    headers = ("benchmark", "lakeflow", "baseline", "ratio", "goal", "", "note")
+    table = [
+        (
+            r.name,
+            f"{r.measured:.3f}s",
+            f"{r.baseline:.3f}s",
+            f"{r.ratio:.2f}x",
+            f"<= {r.goal}x",
+            "ok" if r.ok else "MISSED",
+            r.note,
+        )
+        for r in order
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *table, strict=True)]
+    for line in (headers, *table):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
