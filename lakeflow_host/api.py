@@ -290,10 +290,8 @@ def wait(
     deadline = None if timeout is None else time.monotonic() + timeout
     current: dict[str, Run] = {}
     while True:
-        for run_id in run_ids:
-            if run_id not in current or not current[run_id].state.is_final:
-                current[run_id] = _call("get_run", "target", name, run_id=str(run_id), options=opts)
-        runs = [current[r] for r in run_ids]
+        _refresh(current, [str(r) for r in run_ids], name, opts)
+        runs = [current[str(r)] for r in run_ids]
         if on_update:
             on_update(runs)
         if all(r.state.is_final for r in runs):
@@ -302,6 +300,26 @@ def wait(
             pending = ", ".join(r.run_id for r in runs if not r.state.is_final)
             raise LakeflowError(f"timed out after {timeout:g}s; still running: {pending} (they carry on)")
         time.sleep(poll_interval)
+
+
+#: From this many unfinished runs of one job on, one ``list_runs`` beats a ``get_run`` each.
+_LIST_THRESHOLD = 5
+
+
+def _refresh(current: dict[str, Run], run_ids: list[str], target: str, options: dict[str, str]) -> None:
+    pending: dict[str, list[str]] = {}
+    for run_id in run_ids:
+        run = current.get(run_id)
+        if run is None or not run.state.is_final:
+            pending.setdefault(run.job_id if run else "", []).append(run_id)
+    for job_id, ids in pending.items():
+        if job_id and len(ids) >= _LIST_THRESHOLD:
+            # 1000 runs of one job: a few pages of runs/list instead of 1000 runs/get per poll.
+            listed = {r.run_id: r for r in _call("list_runs", "target", target, job_id=job_id, options=options)}
+            current.update({run_id: listed[run_id] for run_id in ids if run_id in listed})
+            ids = [run_id for run_id in ids if run_id not in listed]
+        for run_id in ids:
+            current[run_id] = _call("get_run", "target", target, run_id=run_id, options=options)
 
 
 def launch(

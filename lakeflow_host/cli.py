@@ -110,13 +110,23 @@ def _parse_options(values: tuple[str, ...], profile: str | None) -> dict[str, st
     return options
 
 
-def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+# Sugar for the Databricks target's -o settings: each flag becomes the option of the same name.
+_TARGET_FLAGS = ("volume", "spark_version", "node_type", "serverless")
+
+
+def common(
+    *, target: bool = True, builder: bool = False, upload: bool = False, job: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options every command shares; the wrapped function receives ``options`` and ``out``."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, option: tuple[str, ...], profile: str | None, as_json: bool, **kwargs: Any) -> Any:
             options = _parse_options(option, profile)
+            for key in _TARGET_FLAGS:
+                value = kwargs.pop(key, None)
+                if value:
+                    options[key] = "true" if value is True else str(value)
             if "target" in kwargs:
                 kwargs["target"] = api.resolve_target(kwargs["target"], options)
                 click.echo(f"lakeflow: target {kwargs['target']}", err=True)
@@ -150,6 +160,25 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
                     help="Where jobs run [env LAKEFLOW_TARGET; default: databricks if configured, else local].",
                 )
             )
+        if upload:
+            params.append(
+                click.option(
+                    "--volume",
+                    metavar="/Volumes/CATALOG/SCHEMA/VOLUME",
+                    help="Databricks: upload to this Unity Catalog volume instead of workspace files.",
+                )
+            )
+        if job:
+            params += [
+                click.option("--spark-version", metavar="VERSION", help="Databricks: the job cluster's runtime."),
+                click.option("--node-type", metavar="TYPE", help="Databricks: the job cluster's node type."),
+                click.option(
+                    "--serverless",
+                    is_flag=True,
+                    default=None,
+                    help="Databricks: run on serverless jobs compute instead of a job cluster.",
+                ),
+            ]
         if builder:
             params.append(
                 click.option(
@@ -207,7 +236,7 @@ def build_wheel_cmd(
 
 @cli.command("upload-wheel")
 @click.argument("wheel", type=click.Path(dir_okay=True))
-@common()
+@common(upload=True)
 def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
     remote = api.upload_wheel(wheel, target=target, options=options)
@@ -235,7 +264,7 @@ def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: 
     metavar="NAME...",
     help="Environment variables whose local values every run sees (kept secret).",
 )
-@common()
+@common(job=True)
 def create_job_cmd(
     name: str,
     package: str,
@@ -413,7 +442,7 @@ def _read_runs_file(path: str) -> list[list[str]]:
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
-@common(builder=True)
+@common(builder=True, upload=True, job=True)
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def launch_cmd(

@@ -1,0 +1,234 @@
+"""The ``databricks`` target: runs a wheel's ``lakeflow-task`` on Databricks job clusters.
+
+Options (``-o key=value``; ``--profile`` is on every command):
+  profile             ~/.databrickscfg profile (else DATABRICKS_* env vars, else DEFAULT)
+  volume              /Volumes/<catalog>/<schema>/<volume> to upload to, instead of workspace files
+  spark_version       cluster runtime [15.4.x-scala2.12]
+  node_type           cluster node type [by cloud: m5d.large, Standard_D4ds_v5, n2-standard-4]
+  serverless          true: serverless jobs compute, wheels in the task's environment
+  environment_version serverless environment version [2]
+  queue               false: do not queue runs over max_concurrent_runs (Databricks then SKIPS them)
+  secret_scope        secret scope holding --env-var values [lakeflow]
+  data_security_mode  cluster access mode [SINGLE_USER]
+
+databricks-sdk is imported lazily, inside the hooks, so other targets never load it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+
+from lakeflow_databricks_target import convert, jobspec, upload
+from lakeflow_databricks_target.client import api_errors, workspace_client, workspace_configured
+from lakeflow_databricks_target.shim import encode_args
+from lakeflow_host import (
+    Artifact,
+    Job,
+    JobSpec,
+    LakeflowError,
+    RemoteArtifact,
+    Run,
+    RunLogs,
+    RunState,
+    hookimpl,
+)
+
+NAME = "databricks"
+_LIST_PAGE = 25  # runs/list allows at most 25 per page
+
+
+def _number(value: str, what: str = "run") -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        raise LakeflowError(f"{what} id {value!r} is not a Databricks {what} id; pass the number lakeflow printed")
+    return number
+
+
+@hookimpl
+def target_names() -> list[str]:
+    return [NAME]
+
+
+@hookimpl
+def default_target(options: Mapping[str, str]) -> str | None:
+    return NAME if workspace_configured(options) else None
+
+
+@hookimpl
+def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact | None:
+    if target != NAME:
+        return None
+    return upload.upload(workspace_client(options), artifact, options)
+
+
+@hookimpl
+def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    libraries = upload.libraries_for(client, spec.artifact)
+    uploaded = convert.dist_of(spec.artifact)
+    if uploaded != convert.norm(spec.package):
+        # The run shim calls the package it was uploaded with; a different PACKAGE would be a lie.
+        raise LakeflowError(
+            f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
+        )
+    user = upload.home(client).removeprefix("/Users/")
+    # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
+    jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
+    refs = jobspec.store_env(client, spec, options)
+    settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
+    with api_errors(f"create job {spec.name}"):
+        job_id = client.jobs.create(**jobspec.typed(settings)).job_id
+        job = client.jobs.get(job_id)
+    _remember_lakeflow_job(client, job_id)
+    return convert.to_job(job, client.config.host)
+
+
+_lakeflow_jobs: set[tuple[int, int]] = set()
+_jobs_lock = threading.Lock()
+
+
+def _remember_lakeflow_job(client, job_id: int) -> None:
+    with _jobs_lock:
+        _lakeflow_jobs.add((id(client), job_id))
+
+
+def _check_lakeflow_job(client, job_id: int) -> None:
+    """Refuse to trigger a job lakeflow did not create: its task is not the run shim, so the
+    encoded arguments would reach someone else's code. Checked once per job and process (a
+    fan-out's threads wait for the first check); a job created in this process is known."""
+    with _jobs_lock:
+        if (id(client), job_id) in _lakeflow_jobs:
+            return
+        with api_errors(f"get job {job_id}"):
+            job = client.jobs.get(job_id)
+        if not convert.is_lakeflow_job(job):
+            raise LakeflowError(
+                f"job {job_id} was not created by lakeflow (no created_by=lakeflow tag); create one with "
+                "`lakeflow create-job`, or run this one with the Databricks CLI"
+            )
+        _lakeflow_jobs.add((id(client), job_id))
+
+
+@hookimpl
+def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    with api_errors(f"get job {job_id}"):
+        job = client.jobs.get(_number(job_id, "job"))
+    if convert.is_lakeflow_job(job):
+        _remember_lakeflow_job(client, job.job_id)
+    return convert.to_job(job, client.config.host)
+
+
+@hookimpl
+def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    with api_errors("list jobs"):
+        jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
+    jobs.sort(key=lambda j: j.created_time or 0, reverse=True)
+    return [convert.to_job(j, client.config.host) for j in jobs]
+
+
+@hookimpl
+def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[str, str]) -> Run | None:
+    if target != NAME:
+        return None
+    number = _number(job_id, "job")
+    params = encode_args(tuple(args))
+    client = workspace_client(options)
+    _check_lakeflow_job(client, number)
+    # One token per call: the SDK retries a POST whose connection dropped, and Databricks
+    # returns the same run for a repeated token instead of starting a second one.
+    token = uuid.uuid4().hex
+    with api_errors(f"start a run of job {job_id}"):
+        waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
+    run_id = waiter.run_id
+    url = f"{client.config.host}/#job/{number}/run/{run_id}"
+    return Run(NAME, str(run_id), str(number), RunState.QUEUED, tuple(args), url=url)
+
+
+@hookimpl
+def list_runs(target: str, job_id: str | None, options: Mapping[str, str]) -> list[Run] | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    if job_id is not None:
+        number = _number(job_id, "job")
+        with api_errors(f"get job {job_id}"):
+            client.jobs.get(number)  # an unknown job is an error, not an empty list
+        job_ids = {number}
+    else:
+        with api_errors("list jobs"):
+            job_ids = {j.job_id for j in client.jobs.list(limit=100) if convert.is_lakeflow_job(j)}
+    with api_errors("list runs"):
+        # The SDK follows next_page_token until the last page; limit is only the page size.
+        runs = [r for r in client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE) if r.job_id in job_ids]
+    return [convert.to_run(r) for r in runs]
+
+
+def _fetch_run(client, run_id: str):
+    with api_errors(f"get run {run_id}"):
+        return client.jobs.get_run(_number(run_id))
+
+
+@hookimpl
+def get_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
+    if target != NAME:
+        return None
+    return convert.to_run(_fetch_run(workspace_client(options), run_id))
+
+
+@hookimpl
+def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLogs | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    run = _fetch_run(client, run_id)
+    state, message = convert.run_state(run)
+    if state is RunState.SKIPPED:
+        return RunLogs(run_id, state, note=f"the run was skipped and never started: {message}")
+    if state is RunState.QUEUED:
+        return RunLogs(run_id, state, note=f"the run has not started yet ({message})")
+    # get-output needs the task run's id; the job run id is refused even for one-task jobs.
+    # A task run id (from the Databricks UI) has no tasks of its own: read its output directly.
+    task_run_id = run.tasks[0].run_id if run.tasks else run.run_id
+    with api_errors(f"get the output of run {run_id}"):
+        output = client.jobs.get_run_output(task_run_id)
+    note = None
+    if state is RunState.RUNNING:
+        note = "the run is still running; Databricks serves a task's output when it ends"
+    elif output.logs is None and state is not RunState.SUCCEEDED:
+        note = f"the task produced no output ({message})" if message else "the task produced no output"
+    if output.logs_truncated:
+        note = "Databricks keeps only the last 5 MB of a task's output; earlier lines are gone"
+    error = output.error or (message if state in (RunState.FAILED, RunState.CANCELED) else None)
+    return RunLogs(
+        run_id,
+        state,
+        text=output.logs or "",
+        error=error,
+        error_trace=output.error_trace,
+        truncated=bool(output.logs_truncated),
+        note=note,
+    )
+
+
+@hookimpl
+def cancel_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
+    if target != NAME:
+        return None
+    client = workspace_client(options)
+    number = _number(run_id)
+    with api_errors(f"cancel run {run_id}"):
+        client.jobs.cancel_run(number)  # returns a waiter at once; we do not wait for the end
+    return convert.to_run(_fetch_run(client, run_id))

@@ -1,0 +1,200 @@
+"""One databricks-sdk client per workspace configuration, with bounded waits and one-line errors.
+
+databricks-sdk is imported only here and only inside functions: `lakeflow --help` and local runs
+never pay for it. Auth is the SDK's unified auth (env vars, ~/.databrickscfg profiles, OAuth).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lakeflow_host import LakeflowError, NotFoundError
+
+#: The host-metadata probe runs while the SDK builds its config; with an unreachable host it
+#: retries for this long (the SDK's default is 300 s) before lakeflow's own check reports it.
+PROBE_BUDGET_S = 3
+#: Retry budget for real calls: long enough to ride out 429/503 bursts, bounded all the same.
+RETRY_BUDGET_S = 120
+CONNECT_TIMEOUT_S = 5
+HTTP_TIMEOUT_S = 60
+#: Connections kept per host: above the host's fan-out of 16 concurrent triggers.
+POOL_SIZE = 64
+
+_clients: dict[tuple, Any] = {}
+_lock = threading.Lock()
+_HOST_METADATA_NOISE = "Failed to automatically resolve config from host metadata"
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_HOST_METADATA_NOISE)
+
+
+def _quiet_sdk_logging() -> None:
+    """The SDK warns on every client when a workspace has no host-metadata endpoint; users must not
+    see that. A NullHandler also keeps logging's last-resort handler from printing SDK warnings
+    in a CLI that configured no logging; an application that configured logging still gets them."""
+    logger = logging.getLogger("databricks.sdk")
+    if not any(isinstance(f, _DropNoise) for f in logger.filters):
+        logger.addFilter(_DropNoise())
+        logger.addHandler(logging.NullHandler())
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
+
+
+def workspace_configured(options: Mapping[str, str]) -> bool:
+    """True when a workspace is configured, from local facts only (no SDK import, no network)."""
+    if options.get("profile") or os.environ.get("DATABRICKS_HOST") or os.environ.get("DATABRICKS_CONFIG_PROFILE"):
+        return True
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(config_file())
+    except configparser.Error:
+        return False
+    default = parser.get("__settings__", "default_profile", fallback="DEFAULT")
+    if default == "DEFAULT":
+        return bool(parser.defaults().get("host"))
+    return parser.has_section(default) and bool(parser.get(default, "host", fallback=""))
+
+
+def _key(options: Mapping[str, str]) -> tuple:
+    names = sorted(k for k in os.environ if k.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")))
+    return (options.get("profile"), tuple((k, os.environ[k]) for k in names), str(config_file()))
+
+
+def workspace_client(options: Mapping[str, str]) -> Any:
+    """The (cached) WorkspaceClient for these options; thread-safe, so a fan-out shares one."""
+    key = _key(options)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _make_client(options)
+        return client
+
+
+def _make_client(options: Mapping[str, str]) -> Any:
+    _quiet_sdk_logging()
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    profile = options.get("profile") or None
+    try:
+        cfg = Config(profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S)
+    except ValueError as exc:
+        raise LakeflowError(_config_problem(str(exc), profile)) from None
+    _check_reachable(cfg.host)
+    cfg.retry_timeout_seconds = RETRY_BUDGET_S
+    cfg.max_connection_pools = cfg.max_connection_pools or POOL_SIZE
+    cfg.max_connections_per_pool = cfg.max_connections_per_pool or POOL_SIZE
+    client = WorkspaceClient(config=cfg)
+    _widen_http_pool(client)
+    return client
+
+
+def _widen_http_pool(client: Any) -> None:
+    """The SDK sizes its connection pool for https only; a plain-http host (a proxy, a test server)
+    gets requests' default of 10, and a wider fan-out then reconnects and logs "Connection pool is
+    full" warnings. Give http the same pool; skipped quietly if the SDK's internals move."""
+    import requests
+
+    session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+    if isinstance(session, requests.Session):
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE))
+
+
+def _config_problem(message: str, profile: str | None) -> str:
+    first = message.splitlines()[0] if message else "unknown error"
+    if "has no" in first and "profile" in first:
+        return (
+            f"Databricks profile {profile!r} is not in {config_file()}; add it "
+            f"(`databricks auth login --profile {profile}`) or pass an existing --profile"
+        )
+    if "cannot configure default credentials" in first or "host" in first.lower() and "not" in first.lower():
+        where = f"profile {profile!r} in {config_file()}" if profile else "the environment"
+        return (
+            f"no Databricks credentials found in {where}: set DATABRICKS_HOST and DATABRICKS_TOKEN, or pass "
+            f"--profile NAME for a profile in {config_file()} (or set DATABRICKS_CONFIG_PROFILE)"
+        )
+    return f"Databricks configuration problem: {first.split('. Config:')[0]}"
+
+
+def _check_reachable(host: str | None) -> None:
+    """Fail in seconds, not after the SDK's multi-minute retry loop, when the host is unreachable."""
+    if not host:
+        raise LakeflowError("no Databricks host configured: set DATABRICKS_HOST or pass --profile NAME")
+    parts = urlsplit(host)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LakeflowError(
+            f"cannot reach Databricks workspace {host} ({reason}); check DATABRICKS_HOST or the "
+            "profile's host, and your network or VPN"
+        ) from None
+
+
+@contextlib.contextmanager
+def api_errors(what: str, host: str | None = None) -> Iterator[None]:
+    """Turn SDK and transport exceptions raised while doing ``what`` into one-line LakeflowErrors."""
+    from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
+
+    try:
+        yield
+    except LakeflowError:
+        raise
+    except (PermissionDenied, Unauthenticated) as exc:
+        message = _sdk_message(exc)
+        if "Invalid access token" in message or isinstance(exc, Unauthenticated):
+            raise LakeflowError(
+                f"Databricks rejected the credentials while trying to {what} ({message}); create a "
+                "new token and set DATABRICKS_TOKEN, or fix the profile"
+            ) from None
+        raise LakeflowError(
+            f"permission denied while trying to {what}: {message}; ask a workspace admin for access"
+        ) from None
+    except NotFound as exc:
+        raise NotFoundError(f"{_sdk_message(exc)} (while trying to {what})") from None
+    except DatabricksError as exc:
+        message = _sdk_message(exc)
+        if "does not exist" in message:
+            raise NotFoundError(f"{message} (while trying to {what})") from None
+        code = exc.error_code or "error"
+        raise LakeflowError(f"Databricks refused to {what}: {code}: {message}") from None
+    except TimeoutError as exc:
+        cause = exc.__cause__ or exc
+        raise LakeflowError(
+            f"Databricks did not answer in time while trying to {what} ({_sdk_message(cause)}); try again later"
+        ) from None
+    except ValueError as exc:
+        # OAuth token exchanges fail lazily, on the first request, with a plain ValueError
+        # (e.g. "invalid_client: Client authentication failed").
+        if not re.search(r"client|token|auth|credential", str(exc), re.IGNORECASE):
+            raise LakeflowError(f"Databricks could not {what}: {_sdk_message(exc)}") from None
+        raise LakeflowError(
+            f"Databricks authentication failed while trying to {what} ({_sdk_message(exc)}); check "
+            "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET, or the profile's credentials"
+        ) from None
+    except OSError as exc:  # requests' ConnectionError is an OSError
+        raise LakeflowError(
+            f"lost the connection to Databricks while trying to {what} ({type(exc).__name__}); "
+            "check the host and network, then retry"
+        ) from None
+
+
+def _sdk_message(exc: BaseException) -> str:
+    text = str(exc).split(". Config:")[0].split("\n")[0]
+    return text or type(exc).__name__

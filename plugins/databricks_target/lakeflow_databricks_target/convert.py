@@ -1,0 +1,113 @@
+"""Databricks job and run objects (SDK dataclasses) -> lakeflow's Job and Run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakeflow_databricks_target.shim import decode_params
+from lakeflow_host import Job, Run, RunState
+
+TARGET = "databricks"
+TAG_CREATED_BY = "created_by"
+TAG_PACKAGE = "lakeflow_package"
+TAG_MAX_WORKERS = "lakeflow_max_workers"
+
+_WAITING = {"QUEUED", "PENDING", "BLOCKED", "WAITING_FOR_RETRY", "WAITING"}
+_ACTIVE = {"RUNNING", "TERMINATING"}
+
+
+def _value(enum_or_none: Any) -> str | None:
+    return None if enum_or_none is None else getattr(enum_or_none, "value", str(enum_or_none))
+
+
+def run_state(run: Any) -> tuple[RunState, str | None]:
+    """lakeflow's state and a message, from a Databricks Run (BaseRun or Run)."""
+    state = run.state
+    life = _value(state.life_cycle_state) if state else None
+    result = _value(state.result_state) if state else None
+    message = (state.state_message if state else None) or None
+    details = run.status.termination_details if run.status else None
+    if details and details.message:
+        message = details.message
+    if life == "SKIPPED":
+        return RunState.SKIPPED, message or "skipped by Databricks (maximum concurrent runs reached)"
+    if life in _WAITING or life is None:
+        waiting = "waiting for a cluster" if life == "PENDING" else "queued"
+        return RunState.QUEUED, message or waiting
+    if life in _ACTIVE:
+        return RunState.RUNNING, message
+    if life == "INTERNAL_ERROR":
+        return RunState.FAILED, message or "Databricks internal error"
+    if result == "SUCCESS":
+        return RunState.SUCCEEDED, None
+    if result == "CANCELED":
+        return RunState.CANCELED, message or "canceled"
+    if result == "MAXIMUM_CONCURRENT_RUNS_REACHED":
+        return RunState.SKIPPED, message
+    return RunState.FAILED, message or f"run ended with {result or life}"
+
+
+def to_run(run: Any, job_id: str | None = None) -> Run:
+    state, message = run_state(run)
+    start = run.start_time / 1000 if run.start_time else None
+    end = run.end_time / 1000 if run.end_time else None
+    params = run.overriding_parameters.python_params if run.overriding_parameters else None
+    return Run(
+        target=TARGET,
+        run_id=str(run.run_id),
+        job_id=str(run.job_id if run.job_id is not None else job_id),
+        state=state,
+        args=decode_params(params),
+        queued_time=start,
+        # Databricks' start_time is when the run was created; the task starts later, but the API
+        # does not say when. Keep it as the start so that durations cover queueing and setup.
+        start_time=start if state is not RunState.QUEUED else None,
+        end_time=end if state.is_final else None,
+        message=message,
+        url=run.run_page_url,
+    )
+
+
+def to_job(job: Any, host: str) -> Job:
+    settings = job.settings
+    tags = settings.tags or {}
+    task = settings.tasks[0] if settings.tasks else None
+    cluster = task.new_cluster if task else None
+    env_names: tuple[str, ...] = ()
+    max_workers = int(tags.get(TAG_MAX_WORKERS, "1") or 1)
+    if cluster is not None:
+        env_names = tuple(sorted((cluster.spark_env_vars or {}).keys()))
+        if cluster.autoscale is not None and cluster.autoscale.max_workers:
+            max_workers = cluster.autoscale.max_workers
+    libraries = [lib.whl for lib in (task.libraries or []) if lib.whl] if task else []
+    package = tags.get(TAG_PACKAGE, "")
+    artifact = next((p for p in libraries if dist_of(p) == norm(package)), libraries[0] if libraries else "")
+    if not libraries and task and task.environment_key:
+        for env in settings.environments or []:
+            if env.environment_key == task.environment_key and env.spec and env.spec.dependencies:
+                deps = env.spec.dependencies
+                artifact = next((d for d in deps if dist_of(d) == norm(package)), deps[0])
+    return Job(
+        target=TARGET,
+        job_id=str(job.job_id),
+        name=settings.name or "",
+        package=package,
+        artifact=artifact,
+        max_workers=max_workers,
+        max_concurrent_runs=settings.max_concurrent_runs or 1,
+        env_var_names=env_names,
+        url=f"{host}/#job/{job.job_id}",
+        created_at=job.created_time / 1000 if job.created_time else None,
+    )
+
+
+def norm(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+def dist_of(path: str) -> str:
+    return norm(path.rsplit("/", 1)[-1].split("-", 1)[0])
+
+
+def is_lakeflow_job(job: Any) -> bool:
+    return bool(job.settings and (job.settings.tags or {}).get(TAG_CREATED_BY) == "lakeflow")

@@ -1,0 +1,342 @@
+"""The HTTP face of the Databricks-compatible test server: routing, auth, faults, request log.
+
+Paths, API versions, status codes and error bodies follow the fact sheet §13. The server listens
+on 127.0.0.1 only, on a random port, and stops its threads and task processes on `close()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .errors import ApiError, malformed
+from .jobs import Jobs
+from .runner import Runner
+from .uploads import files_api, import_file
+from .workspace import Secrets, Workspace
+
+USER = "lakeflow-test@example.com"
+
+
+@dataclass
+class Faults:
+    """Fault injection knobs; change them at any time, they apply to the next request."""
+
+    latency: float = 0.0  # seconds added to every API request
+    p503: float = 0.0  # share of API requests answered 503 TEMPORARILY_UNAVAILABLE
+    p429: float = 0.0  # share answered 429 REQUEST_LIMIT_EXCEEDED with Retry-After
+    retry_after: int = 1  # seconds, sent in Retry-After (the SDK honours integers only)
+    p_drop_run_now: float = 0.0  # share of run-now calls committed and then left without a reply
+    paths: tuple[str, ...] = ("/api/",)  # prefixes the 503/429 faults apply to
+    seed: int = 1234
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def roll(self, share: float) -> bool:
+        return share > 0 and self._rng.random() < share
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str  # path and query, percent-decoded
+    headers: dict[str, str]  # Authorization is left out: tests must not need the token
+    body: bytes
+    status: int = 0
+    time: float = field(default_factory=time.monotonic)
+
+
+class DatabricksServer:
+    def __init__(
+        self,
+        token: str = "dapi-test-token",
+        workers: int = 4,
+        execute: bool = True,
+        task_timeout: float = 120.0,
+        log_limit: int = 5 * 1024 * 1024,
+        root: Path | None = None,
+        oauth_clients: dict[str, str] | None = None,
+    ):
+        from uv import find_uv_bin
+
+        self.token = token
+        # OAuth M2M (client id -> secret): when set, host metadata names an OIDC endpoint and the
+        # service principals get short-lived bearer tokens from it (fact sheet §2, §13.1).
+        self.oauth_clients = dict(oauth_clients or {})
+        self._issued: set[str] = set()
+        self.faults = Faults()
+        self.requests: list[Recorded] = []
+        self._log_lock = threading.Lock()
+        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="dbx-server-")
+        root = Path(root or self._tmp.name)
+        self.workspace = Workspace(USER)
+        self.secrets = Secrets()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.app = self
+        self.host = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.jobs = Jobs(
+            self.workspace,
+            self.secrets,
+            Runner(root, find_uv_bin(), task_timeout),
+            self.host,
+            USER,
+            workers=workers,
+            execute=execute,
+            log_limit=log_limit,
+        )
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="dbx-http", daemon=True
+        )
+        self._routes = self._route_table()
+
+    def start(self) -> DatabricksServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._thread.join(timeout=10)
+        self.jobs.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> DatabricksServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, rec: Recorded) -> None:
+        with self._log_lock:
+            self.requests.append(rec)
+
+    def recorded(self) -> list[Recorded]:
+        with self._log_lock:
+            return list(self.requests)
+
+    def _route_table(self) -> dict:
+        ws, sec, jobs = self.workspace, self.secrets, self.jobs
+        return {
+            ("GET", "/api/2.0/preview/scim/v2/Me"): lambda q, b: {
+                "id": "4242",
+                "userName": USER,
+                "displayName": "Lakeflow Test",
+                "active": True,
+                "emails": [{"value": USER, "primary": True}],
+            },
+            ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
+            ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
+            ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),
+            ("POST", "/api/2.0/workspace/delete"): lambda q, b: ws.delete(b.get("path"), bool(b.get("recursive"))),
+            ("POST", "/api/2.0/secrets/scopes/create"): lambda q, b: sec.create_scope(b),
+            ("GET", "/api/2.0/secrets/scopes/list"): lambda q, b: sec.list_scopes(),
+            ("POST", "/api/2.0/secrets/put"): lambda q, b: sec.put(b),
+            ("GET", "/api/2.0/secrets/list"): lambda q, b: sec.list_secrets(q.get("scope", "")),
+            ("POST", "/api/2.0/secrets/delete"): lambda q, b: sec.delete_secret(b),
+            ("GET", "/api/2.0/secrets/get"): _secrets_get,
+            ("POST", "/api/2.2/jobs/create"): lambda q, b: jobs.create(b),
+            ("GET", "/api/2.2/jobs/get"): lambda q, b: jobs.get(q),
+            ("GET", "/api/2.2/jobs/list"): lambda q, b: jobs.list(q),
+            ("POST", "/api/2.2/jobs/delete"): lambda q, b: jobs.delete(b),
+            ("POST", "/api/2.2/jobs/run-now"): lambda q, b: jobs.run_now(b),
+            ("GET", "/api/2.2/jobs/runs/get"): lambda q, b: jobs.get_run(q),
+            ("GET", "/api/2.2/jobs/runs/list"): lambda q, b: jobs.list_runs(q),
+            ("GET", "/api/2.2/jobs/runs/get-output"): lambda q, b: jobs.get_output(q),
+            ("POST", "/api/2.2/jobs/runs/cancel"): lambda q, b: jobs.cancel(b),
+            ("POST", "/api/2.2/jobs/runs/cancel-all"): lambda q, b: jobs.cancel_all(b),
+            ("POST", "/api/2.2/jobs/runs/delete"): lambda q, b: jobs.delete_run(b),
+        }
+
+    def handle(self, req: _Handler, method: str) -> None:
+        split = urlsplit(req.path)
+        path, query = unquote(split.path), dict(parse_qsl(split.query, keep_blank_values=True))
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length) if length else b""
+        rec = Recorded(
+            method,
+            path + (f"?{split.query}" if split.query else ""),
+            {k: v for k, v in req.headers.items() if k.lower() != "authorization"},
+            raw,
+        )
+        self.record(rec)
+        if path == "/.well-known/databricks-config" or path.startswith("/oidc/"):
+            return self._unauthenticated(req, rec, path, raw)
+        auth = req.headers.get("Authorization")
+        if not auth:
+            return req.reply(rec, 401, {"error_code": "UNAUTHENTICATED", "message": "No authentication provided."})
+        if auth != f"Bearer {self.token}" and auth.removeprefix("Bearer ") not in self._issued:
+            return req.reply(rec, 403, {"error_code": 403, "message": "Invalid access token."})
+        faults = self.faults
+        if faults.latency:
+            time.sleep(faults.latency)
+        if path.startswith(faults.paths):
+            if faults.roll(faults.p503):
+                return req.reply(
+                    rec,
+                    503,
+                    {
+                        "error_code": "TEMPORARILY_UNAVAILABLE",
+                        "message": "The service is temporarily unavailable.",
+                    },
+                )
+            if faults.roll(faults.p429):
+                return req.reply(
+                    rec,
+                    429,
+                    {
+                        "error_code": "REQUEST_LIMIT_EXCEEDED",
+                        "message": "Too many requests. Please try again later.",
+                    },
+                    {"Retry-After": str(faults.retry_after)},
+                )
+        try:
+            result = self._dispatch(method, path, query, raw, req.headers.get("Content-Type") or "")
+        except ApiError as err:
+            return req.reply(rec, err.status, err.body(), err.headers)
+        if path == "/api/2.2/jobs/run-now" and faults.roll(faults.p_drop_run_now):
+            # Commit then drop: the run exists, the client sees a dropped connection.
+            rec.status = -1
+            return req.drop()
+        if isinstance(result, tuple):  # raw bytes reply (Files API download / HEAD)
+            return req.reply_raw(rec, *result)
+        return req.reply(rec, 200, result if result is not None else {})
+
+    def _unauthenticated(self, req: _Handler, rec: Recorded, path: str, raw: bytes) -> None:
+        if not self.oauth_clients:
+            # No host metadata: answered 404 (fact sheet §13.1); the SDK logs a warning and goes on.
+            return req.reply(rec, 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"Bad Target: {path}"})
+        if path == "/.well-known/databricks-config":
+            return req.reply(rec, 200, {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": "1234567890"})
+        if path == "/oidc/.well-known/oauth-authorization-server":
+            return req.reply(
+                rec,
+                200,
+                {
+                    "authorization_endpoint": f"{self.host}/oidc/v1/authorize",
+                    "token_endpoint": f"{self.host}/oidc/v1/token",
+                },
+            )
+        if path == "/oidc/v1/token":
+            basic = req.headers.get("Authorization", "").removeprefix("Basic ")
+            try:
+                client_id, _, secret = base64.b64decode(basic).decode().partition(":")
+            except ValueError:
+                client_id, secret = "", ""
+            form = dict(parse_qsl(raw.decode()))
+            if self.oauth_clients.get(client_id) != secret or form.get("grant_type") != "client_credentials":
+                return req.reply(
+                    rec, 401, {"error": "invalid_client", "error_description": "Client authentication failed"}
+                )
+            token = "oauth-" + secrets.token_hex(16)
+            self._issued.add(token)
+            return req.reply(rec, 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600})
+        return req.reply(rec, 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"Bad Target: {path}"})
+
+    def _dispatch(self, method: str, path: str, query: dict, raw: bytes, ctype: str):
+        if path.startswith("/api/2.0/fs/"):
+            return files_api(self.workspace, method, path, query, raw)
+        if path == "/api/2.0/workspace/import" and method == "POST":
+            return import_file(self.workspace, raw, ctype)
+        route = self._routes.get((method, path))
+        if route is None:
+            if any(p == path for _, p in self._routes):
+                raise ApiError(405, "BAD_REQUEST", f"Method {method} is not allowed on {path}.")
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"Bad Target: {path}")
+        body: dict = {}
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise malformed(f"Invalid JSON given in the body of the request: {exc}") from exc
+            if not isinstance(body, dict):
+                raise malformed("The request body must be a JSON object.")
+        return route(query, body)
+
+
+def _secrets_get(query: dict, body: dict):
+    raise ApiError(400, "BAD_REQUEST", "Secrets can only be read from within a notebook or job (DBUtils).")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    app: DatabricksServer
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        # Keep-alive connections would otherwise hold handler threads past teardown.
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as requests' connection pool expects
+    # Headers and body leave in one segment (buffered wfile, flushed per request) and without
+    # Nagle: otherwise delayed ACKs add ~40 ms to every response and distort latency benchmarks.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+    timeout = 30  # an idle keep-alive connection frees its thread after this
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet: tests read `requests` instead
+        pass
+
+    def _handle(self) -> None:
+        self.server.app.handle(self, self.command)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
+
+    def reply(self, rec: Recorded, status: int, body: dict, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.reply_raw(rec, status, data, {"Content-Type": "application/json", **(headers or {})})
+
+    def reply_raw(self, rec: Recorded, status: int, data: bytes, headers: dict) -> None:
+        rec.status = status
+        self.send_response(status)
+        for key, value in headers.items():
+            if key != "Content-Length":
+                self.send_header(key, value)
+        self.send_header("Content-Length", headers.get("Content-Length", str(len(data))))
+        self.end_headers()
+        if self.command != "HEAD" and data:
+            self.wfile.write(data)
+
+    def drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
