@@ -1,0 +1,232 @@
+"""What the MCP tools take and give: described parameters, result shapes, progress, and the text
+an agent reads. The tools themselves are in :mod:`lakeflow_host.mcp_tools`."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Literal, TypedDict, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
+from pydantic import Field
+
+from lakeflow_host import render
+from lakeflow_host.errors import LakeflowError
+from lakeflow_host.types import (
+    Job,
+    PluginInfo,
+    Run,
+    RunState,
+    TriggerFailure,
+    to_jsonable,
+)
+
+# A log can be one enormous line; past this many characters only the end is returned.
+MAX_LOG_CHARS = 40_000
+DEFAULT_TAIL = 200
+DEFAULT_RUNS_LIMIT = 50
+#: Rows of the run table in the text of a fan-out's result.
+TABLE_ROWS = 20
+
+# -- parameters shared by many tools ------------------------------------------------------------
+
+Target = Annotated[
+    str | None,
+    Field(
+        description="Where jobs run, as the CLI's --target: e.g. 'local' or 'databricks'. Omit it for the "
+        "default: $LAKEFLOW_TARGET, else databricks when a workspace is configured, else local. "
+        "Use the same target for every call about one job."
+    ),
+]
+Builder = Annotated[
+    str | None,
+    Field(
+        description="How the project is built, as the CLI's --builder: e.g. 'uv' or 'pants'. Omit it for "
+        "the default: $LAKEFLOW_BUILDER, else uv."
+    ),
+]
+Options = Annotated[
+    dict[str, str] | None,
+    Field(
+        description="Plugin-specific settings, as the CLI's -o KEY=VALUE (its --profile, --volume, "
+        "--spark-version, --node-type and --serverless flags are the keys profile, volume, "
+        'spark_version, node_type and serverless): e.g. {"profile": "dev"}, '
+        '{"serverless": "true"}, or {"rebuild": "true"} to force a build. Usually omitted.'
+    ),
+]
+JobId = Annotated[str | int, Field(description="A job id, as returned by create_job, launch or list_jobs.")]
+RunId = Annotated[str | int, Field(description="A run id, as returned by trigger_run(s), launch or list_job_runs.")]
+ProjectDir = Annotated[
+    str,
+    Field(
+        description="Absolute path of the Python project folder (the one holding pyproject.toml). Its "
+        "[project.scripts] must define a 'lakeflow-task' entry point, which every run executes."
+    ),
+]
+Args = Annotated[
+    list[str] | None,
+    Field(description='The task\'s command-line arguments (its sys.argv[1:]), passed verbatim, e.g. ["--seed", "3"].'),
+]
+ArgLists = Annotated[
+    list[list[str]],
+    Field(
+        min_length=1,
+        description='One argument list per run: [["fi"], ["fie"]] starts two runs, the first with argument '
+        "fi. [[]] starts one run without arguments.",
+    ),
+]
+EnvVars = Annotated[
+    list[str] | None,
+    Field(
+        description='NAMES of environment variables (e.g. ["API_TOKEN"]) whose values, taken from the MCP '
+        "server's own environment, every run sees. Never pass values; they stay secret."
+    ),
+]
+MaxWorkers = Annotated[
+    int, Field(ge=1, description="Cluster size a run may autoscale to; on the local target, how many runs run at once.")
+]
+MaxConcurrent = Annotated[
+    int | None, Field(ge=1, description="How many runs of the job may run at once (omit for the target's default).")
+]
+StateName = Literal[tuple(state.value for state in RunState)]  # type: ignore[valid-type]  # an enum in the schema
+
+
+# -- output shapes (the API's dataclasses, wrapped where a tool returns several) -----------------
+
+
+class RunList(TypedDict):
+    runs: list[Run]
+    counts: dict[str, int]
+    total: int
+
+
+class JobList(TypedDict):
+    jobs: list[Job]
+
+
+class TriggerResult(TypedDict):
+    job_id: str
+    runs: list[Run]
+    failures: list[TriggerFailure]
+
+
+class PluginList(TypedDict):
+    plugins: list[PluginInfo]
+    builders: list[str]
+    targets: list[str]
+
+
+T = TypeVar("T")
+
+
+def tool_result(value: Any, text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=to_jsonable(value))
+
+
+def plain_options(options: dict[str, str] | None) -> dict[str, str]:
+    return dict(options or {})
+
+
+class Progress:
+    """Numbered steps reported to the client, from the event loop (``say``) or any thread (``step``);
+    the API calls back from its own thread pools."""
+
+    def __init__(self, ctx: Context, total: int) -> None:
+        self.ctx, self.total, self.done = ctx, total, 0
+        self.token = anyio.lowlevel.current_token()
+        self.lock = threading.Lock()
+
+    async def say(self, message: str) -> None:
+        self.done += 1
+        await self._send(self.done, message)
+
+    def step(self, message: str) -> None:
+        with self.lock:  # progress values must rise, so steps are numbered and sent one at a time
+            self.done += 1
+            try:
+                anyio.from_thread.run(self._send, self.done, message, token=self.token)
+            except anyio.RunFinishedError:  # the server is shutting down; let the API call finish
+                pass
+
+    async def _send(self, done: int, message: str) -> None:
+        try:
+            await self.ctx.report_progress(done, self.total, message)
+        except Exception:  # noqa: BLE001 - a client gone away must not fail the build or the launch
+            pass
+
+
+async def in_thread(fn: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(fn)
+
+
+def lakeflow_errors(fn: Callable[..., Awaitable[CallToolResult]]) -> Callable[..., Awaitable[CallToolResult]]:
+    """Turns a LakeflowError into a ToolError: in mcp 2.3 only a ToolError's text reaches the model."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
+        try:
+            return await fn(*args, **kwargs)
+        except LakeflowError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def shell_args(args: Sequence[str], width: int) -> str:
+    text = shlex.join(args)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_text(run: Run) -> str:
+    lines = [f"run {run.run_id} of job {run.job_id} on {run.target}: {run.state.value}"]
+    lines.append(f"args: {shell_args(run.args, 200) or '(none)'}")
+    if run.exit_code is not None:
+        lines.append(f"exit code: {run.exit_code}")
+    if run.duration is not None:
+        lines.append(f"duration: {render.seconds(run.duration)}")
+    for label, value in (("message", run.message), ("url", run.url)):
+        if value:
+            lines.append(f"{label}: {value}")
+    if not run.state.is_final:
+        lines.append("Not finished: poll get_run (or list_job_runs) again; read output with get_run_logs.")
+    return "\n".join(lines)
+
+
+def job_text(job: Job) -> str:
+    env = ", ".join(job.env_var_names) or "none"
+    text = (
+        f"job {job.job_id} ({job.name}) on {job.target}: runs {job.package}'s lakeflow-task from "
+        f"{job.artifact}; max_workers {job.max_workers}, max_concurrent_runs {job.max_concurrent_runs}; "
+        f"env vars: {env}"
+    )
+    return text + (f"\nurl: {job.url}" if job.url else "")
+
+
+def started_table(runs: Sequence[Run]) -> str:
+    """The first runs of a fan-out as a table; a thousand rows would flood the agent's context."""
+    if len(runs) <= TABLE_ROWS:
+        return render.runs_table(runs)
+    rest = runs[TABLE_ROWS:]
+    return (
+        render.runs_table(runs[:TABLE_ROWS])
+        + f"\n... and {len(rest)} more: run ids {rest[0].run_id} to {rest[-1].run_id} (all are in the structured"
+        " result; list_job_runs shows their states)"
+    )
+
+
+def failures_text(failures: Sequence[TriggerFailure]) -> str:
+    lines = [f"run {f.index + 1} ({shell_args(f.args, 80)}) was not started: {f.error}" for f in failures[:TABLE_ROWS]]
+    if len(failures) > TABLE_ROWS:
+        lines.append(f"... and {len(failures) - TABLE_ROWS} more runs were not started (see failures)")
+    return "\n".join(lines)
