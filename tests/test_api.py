@@ -79,3 +79,11 @@ def test_cli_paths_do_not_import_databricks_sdk_or_mcp(home, args):
     )
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in proc.stderr, proc.stderr
+
+
+def test_readme_python_example_runs_as_written(home):
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    proc = subprocess.run([sys.executable, "-c", block], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("SUCCEEDED") == 4 and "my arguments are ['fum']" in proc.stdout
