@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pants_support import pants_cmd, pants_env, pants_repo  # noqa: F401 - shared session fixtures
 from support import copy_project
 
 # Variables that would make the Databricks target the default, or change the builder.

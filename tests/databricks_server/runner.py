@@ -61,7 +61,8 @@ class Runner:
         return env
 
     def venv_for(self, wheels: dict[str, bytes], pip_lines: list[str]) -> Path:
-        """A venv with exactly these wheels (name -> bytes) installed, offline, from their bytes."""
+        """A venv with exactly these wheels (name -> bytes) installed from their bytes; their own
+        dependencies come from the package index, as on a cluster."""
         digest = hashlib.sha256()
         for name in sorted(wheels):
             digest.update(name.encode() + b"\0" + hashlib.sha256(wheels[name]).digest())
@@ -79,14 +80,14 @@ class Runner:
             for name, data in wheels.items():
                 (wheel_dir / name).write_bytes(data)
             self._check([self._uv, "venv", "-q", "--python", sys.executable, str(venv)])
-            # --no-index: a test machine has no package index; dependencies must come as wheels.
+            # Each uploaded wheel is named explicitly, so its name is never looked up on the index;
+            # what those wheels require from PyPI is, as a cluster's library install does.
             self._check(
                 [
                     self._uv,
                     "pip",
                     "install",
                     "-q",
-                    "--no-index",
                     "--find-links",
                     str(wheel_dir),
                     "--python",

@@ -63,6 +63,12 @@ def default_target(options: Mapping[str, str]) -> str | None:
 def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact | None:
     if target != NAME:
         return None
+    if artifact.kind != "wheel":
+        # python_wheel_task installs wheels; a PEX is no library a cluster can install.
+        raise LakeflowError(
+            f"the databricks target runs wheels only, not a {artifact.kind} ({artifact.path.name}); "
+            "build a wheel instead (drop -o format=pex)"
+        )
     return upload.upload(workspace_client(options), artifact, options)
 
 
