@@ -39,7 +39,7 @@ from lakeflow_host.errors import (
     UnknownNameError,
     UnsupportedOperationError,
 )
-from lakeflow_host.tools import uv_binary
+from lakeflow_host.tools import file_sha256, uv_binary
 from lakeflow_host.types import (
     Artifact,
     Job,
@@ -109,6 +109,7 @@ __all__ = [
     "UnsupportedOperationError",
     "build_wheel",
     "builders",
+    "file_sha256",
     "cancel_run",
     "create_job",
     "get_job",

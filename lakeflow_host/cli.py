@@ -195,6 +195,28 @@ def common(
     return decorate
 
 
+def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options that shape a job, shared by ``create-job`` and ``launch``."""
+    params = [
+        click.option(
+            "--max-workers",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Cluster size runs may autoscale to (local target: concurrent runs).",
+        ),
+        click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target]."),
+        click.option("--env-var", "env_vars", multiple=True, metavar=env_var_metavar, help=env_var_help),
+    ]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for param in reversed(params):
+            fn = param(fn)
+        return fn
+
+    return decorate
+
+
 def emit(value: Any, as_json: bool, text: str) -> None:
     click.echo(render.as_json(value) if as_json else text)
 
@@ -249,20 +271,8 @@ def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: 
 @click.argument("name")
 @click.argument("package")
 @click.argument("remote_path")
-@click.option(
-    "--max-workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Cluster size runs may autoscale to (local target: concurrent runs).",
-)
-@click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target].")
-@click.option(
-    "--env-var",
-    "env_vars",
-    multiple=True,
-    metavar="NAME...",
-    help="Environment variables whose local values every run sees (kept secret).",
+@job_options(
+    env_var_metavar="NAME...", env_var_help="Environment variables whose local values every run sees (kept secret)."
 )
 @common(job=True)
 def create_job_cmd(
@@ -425,20 +435,9 @@ def _read_runs_file(path: str) -> list[list[str]]:
 @cli.command("launch", cls=LaunchCommand, context_settings=_VERBATIM)
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
 @click.option("--name", help="Job name [default: the package name].")
-@click.option(
-    "--max-workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Cluster size runs may autoscale to (local target: concurrent runs).",
-)
-@click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target].")
-@click.option(
-    "--env-var",
-    "env_vars",
-    multiple=True,
-    metavar="NAME",
-    help="An environment variable whose local value every run sees (repeatable; kept secret).",
+@job_options(
+    env_var_metavar="NAME",
+    env_var_help="An environment variable whose local value every run sees (repeatable; kept secret).",
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from pathlib import Path
 
 from lakeflow_host.errors import LakeflowError
 
@@ -20,3 +22,12 @@ def uv_binary() -> str:
                 "the uv binary was not found; run `pip install uv` (lakeflow-host depends on it)"
             ) from None
         return found
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, read in blocks (wheels and PEX files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

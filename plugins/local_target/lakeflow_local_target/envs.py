@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, uv_binary
+from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, file_sha256, uv_binary
 
 ENTRY_POINT = "lakeflow-task"
 _COMPLETE = ".lakeflow-complete"
@@ -42,14 +42,6 @@ _LAUNCHER = (
 )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +55,7 @@ def upload(root: Path, artifact: Artifact) -> RemoteArtifact:
     files = artifact.files
     digest = hashlib.sha256()
     for path in files:
-        digest.update(f"{path.name}\0{_sha256(path)}\0".encode())
+        digest.update(f"{path.name}\0{file_sha256(path)}\0".encode())
     folder = root / "artifacts" / digest.hexdigest()[:24]
     copied = 0
     if not (folder / _COMPLETE).exists():

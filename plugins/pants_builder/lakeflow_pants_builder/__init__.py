@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import Artifact, LakeflowError, hookimpl
+from lakeflow_host import Artifact, LakeflowError, file_sha256, hookimpl
 from lakeflow_pants_builder import pants, targets
 from lakeflow_pants_builder.targets import Target
 
@@ -47,8 +46,10 @@ def build_artifact(
         return None
     fmt = (options.get("format") or "wheel").strip().lower()
     if fmt not in FORMATS:
-        raise LakeflowError(f"-o format={options.get('format')} is not a format the pants builder makes; "
-                            "use -o format=wheel or -o format=pex")
+        raise LakeflowError(
+            f"-o format={options.get('format')} is not a format the pants builder makes; "
+            "use -o format=wheel or -o format=pex"
+        )
     root = pants.find_buildroot(project_dir)
     config = targets.pants_config(root)
     targets.check_version(config, root)
@@ -87,14 +88,15 @@ def _configured_distdir(config: Mapping[str, Any], root: Path) -> Path:
 
 def _package(pants_cmd: str, root: Path, addresses: list[str]) -> list[Path]:
     """``pants package`` on the addresses; returns the files Pants reports it wrote."""
-    out, err_lines = pants.run(pants_cmd, root, ["package", *addresses],
-                               f"pants package {' '.join(addresses)}")
+    out, err_lines = pants.run(pants_cmd, root, ["package", *addresses], f"pants package {' '.join(addresses)}")
     if out.strip():
         sys.stderr.write(out)  # stdout is lakeflow's own: only the artifact path goes there
     written = pants.wrote_paths(err_lines, root)
     if not written:
-        raise LakeflowError(f"pants package {' '.join(addresses)} reported no file written "
-                            "(no `Wrote ...` line); check that the targets build with `pants package`")
+        raise LakeflowError(
+            f"pants package {' '.join(addresses)} reported no file written "
+            "(no `Wrote ...` line); check that the targets build with `pants package`"
+        )
     return written
 
 
@@ -137,8 +139,15 @@ def requirements(wheel: Path) -> set[str]:
     return found
 
 
-def _build_wheel(pants_cmd: str, root: Path, found: list[Target], scope: str,
-                 address: str | None, state: dict[str, Any], state_file: Path) -> Artifact:
+def _build_wheel(
+    pants_cmd: str,
+    root: Path,
+    found: list[Target],
+    scope: str,
+    address: str | None,
+    state: dict[str, Any],
+    state_file: Path,
+) -> Artifact:
     main = targets.choose_wheel(found, scope, address)
     by_name = targets.dist_by_name(found)
     by_address = {t.address: t for t in found}
@@ -152,21 +161,32 @@ def _build_wheel(pants_cmd: str, root: Path, found: list[Target], scope: str,
         for addr in to_build:
             wheel = _wheel_for(by_address[addr], written)
             if wheel is None:
-                raise LakeflowError(f"pants package {addr} wrote no wheel ({', '.join(p.name for p in written)}); "
-                                    f"set wheel=True on that python_distribution")
+                raise LakeflowError(
+                    f"pants package {addr} wrote no wheel ({', '.join(p.name for p in written)}); "
+                    f"set wheel=True on that python_distribution"
+                )
             wheels[addr] = wheel
         needed = _first_party_closure(main.address, wheels, by_name)
         to_build = sorted(needed - set(wheels))
     if not _has_task_entry_point(wheels[main.address]):
-        raise LakeflowError(f"{wheels[main.address].name} (from {main.address}) declares no {targets.ENTRY_POINT} "
-                            f'console script; add [options.entry_points] console_scripts = {targets.ENTRY_POINT} = '
-                            f'"my_package.main:main" to its setup.py')
+        raise LakeflowError(
+            f"{wheels[main.address].name} (from {main.address}) declares no {targets.ENTRY_POINT} "
+            f"console script; add [options.entry_points] console_scripts = {targets.ENTRY_POINT} = "
+            f'"my_package.main:main" to its setup.py'
+        )
     companions = sorted(_first_party_closure(main.address, wheels, by_name))
     files = [wheels[main.address], *(wheels[a] for a in companions)]
     built = _record(state, state_file, main.address, companions, files)
     wheel = wheels[main.address]
-    return Artifact(wheel, "wheel", main.dist_name or wheel.name.split("-")[0], wheel.name.split("-")[1],
-                    tuple(wheels[a] for a in companions), NAME, built=built)
+    return Artifact(
+        wheel,
+        "wheel",
+        main.dist_name or wheel.name.split("-")[0],
+        wheel.name.split("-")[1],
+        tuple(wheels[a] for a in companions),
+        NAME,
+        built=built,
+    )
 
 
 def _first_party_closure(main: str, wheels: dict[str, Path], by_name: dict[str, Target]) -> set[str]:
@@ -192,8 +212,15 @@ def _first_party_closure(main: str, wheels: dict[str, Path], by_name: dict[str, 
 # -- PEX ----------------------------------------------------------------------------------------
 
 
-def _build_pex(pants_cmd: str, root: Path, found: list[Target], scope: str,
-               address: str | None, state: dict[str, Any], state_file: Path) -> Artifact:
+def _build_pex(
+    pants_cmd: str,
+    root: Path,
+    found: list[Target],
+    scope: str,
+    address: str | None,
+    state: dict[str, Any],
+    state_file: Path,
+) -> Artifact:
     pex, dist = targets.choose_pex(found, scope, address)
     written = _package(pants_cmd, root, [pex.address])
     files = [p for p in written if p.suffix == ".pex" and p.is_file()]
@@ -218,21 +245,12 @@ def _load_state(state_file: Path) -> dict[str, Any]:
         return {}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _record(state: dict[str, Any], state_file: Path, address: str, companions: list[str],
-            files: list[Path]) -> bool:
+def _record(state: dict[str, Any], state_file: Path, address: str, companions: list[str], files: list[Path]) -> bool:
     """Remember the build; returns whether its files differ from the previous build's.
 
     Pants' wheels and PEXes are reproducible, so the same bytes mean nothing changed.
     """
-    hashes = {str(p): _sha256(p) for p in files}
+    hashes = {str(p): file_sha256(p) for p in files}
     built = state.get(address, {}).get("files") != hashes
     state[address] = {"companions": companions, "files": hashes}
     try:

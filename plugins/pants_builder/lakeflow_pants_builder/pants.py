@@ -110,8 +110,13 @@ def run(pants: str, buildroot: Path, args: list[str], what: str) -> tuple[str, l
     print(f"lakeflow: running {Path(pants).name} {' '.join(args)} in {buildroot}", file=sys.stderr, flush=True)
     try:
         proc = subprocess.Popen(
-            [pants, *args], cwd=buildroot, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, errors="replace",
+            [pants, *args],
+            cwd=buildroot,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
         )
     except OSError as exc:
         raise LakeflowError(f"cannot run {pants}: {exc.strerror}; {INSTALL_HINT}") from exc
@@ -141,6 +146,8 @@ def run(pants: str, buildroot: Path, args: list[str], what: str) -> tuple[str, l
     if returncode != 0:
         if out.strip():
             lines.extend(out.splitlines())
-        raise LakeflowError(f"{what} failed (pants exit code {returncode}): {error_tail(lines)}; "
-                           "fix what Pants reports (its full output is above) and run again")
+        raise LakeflowError(
+            f"{what} failed (pants exit code {returncode}): {error_tail(lines)}; "
+            "fix what Pants reports (its full output is above) and run again"
+        )
     return out, lines

@@ -98,8 +98,7 @@ def build_files(buildroot: Path, config: Mapping[str, Any], skip: set[Path]) -> 
         here = Path(directory)
         # Pants ignores dot-directories by default; dist and the output folder hold no BUILD files.
         dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d != "node_modules" and (here / d).resolve() not in skip
+            d for d in dirnames if not d.startswith(".") and d != "node_modules" and (here / d).resolve() not in skip
         )
         for filename in sorted(filenames):
             if any(fnmatch.fnmatchcase(filename, p) for p in patterns) and (here / filename).is_file():
@@ -126,8 +125,9 @@ def _unparsable_build_file(buildroot: Path, config: Mapping[str, Any], skip: set
     return None
 
 
-def discover(pants_cmd: str, buildroot: Path, cache: Path, key: str, config: Mapping[str, Any],
-             skip: set[Path]) -> list[Target]:
+def discover(
+    pants_cmd: str, buildroot: Path, cache: Path, key: str, config: Mapping[str, Any], skip: set[Path]
+) -> list[Target]:
     """Every ``python_distribution`` and ``pex_binary`` in the repo, from ``pants peek`` or the cache."""
     try:
         cached = json.loads(cache.read_text())
@@ -137,8 +137,12 @@ def discover(pants_cmd: str, buildroot: Path, cache: Path, key: str, config: Map
         cached = {}
     # The whole repo, not only the project's folder: companion distributions may live anywhere.
     try:
-        out, _ = pants.run(pants_cmd, buildroot, [f"--filter-target-type={DIST},{PEX}", "peek", "::"],
-                           "pants peek (looking for python_distribution and pex_binary targets)")
+        out, _ = pants.run(
+            pants_cmd,
+            buildroot,
+            [f"--filter-target-type={DIST},{PEX}", "peek", "::"],
+            "pants peek (looking for python_distribution and pex_binary targets)",
+        )
     except LakeflowError as exc:
         broken = _unparsable_build_file(buildroot, config, skip) if "SyntaxError" in str(exc) else None
         if broken:  # Pants 2.17 names only "BUILD", not which one
@@ -232,8 +236,8 @@ def choose_pex(targets: list[Target], scope: str, address: str | None) -> tuple[
         return in_scope[0], None
     if not in_scope:
         raise LakeflowError(
-            f"no pex_binary target under {scope or 'the repo'}; add pex_binary(name=\"app\", "
-            f"entry_point=\"my_package.main:main\") to a BUILD file, or drop -o format=pex to build a wheel"
+            f'no pex_binary target under {scope or "the repo"}; add pex_binary(name="app", '
+            f'entry_point="my_package.main:main") to a BUILD file, or drop -o format=pex to build a wheel'
         )
     return _one(in_scope, "pex_binary targets", scope), None
 
