@@ -39,7 +39,7 @@ from lakeflow_host.errors import (
     UnknownNameError,
     UnsupportedOperationError,
 )
-from lakeflow_host.tools import file_sha256, uv_binary
+from lakeflow_host.tools import file_sha256, lazy_module, uv_binary
 from lakeflow_host.types import (
     Artifact,
     Job,
@@ -117,6 +117,7 @@ __all__ = [
     "get_run_logs",
     "hookimpl",
     "launch",
+    "lazy_module",
     "list_job_runs",
     "list_jobs",
     "list_plugins",

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import artifacts
 from lakeflow_host.errors import LakeflowError, UnknownNameError, UnsupportedOperationError
 from lakeflow_host.plugins import get_plugin_manager
 from lakeflow_host.types import (
@@ -119,12 +118,16 @@ def build_wheel(
     artifact: Artifact = _call(
         "build_artifact", "builder", name, project_dir=path.resolve(), output_dir=out, options=dict(options or {})
     )
+    from lakeflow_host import artifacts  # zipfile and friends: only builds and uploads need them
+
     artifacts.write_manifest(artifact)
     return artifact
 
 
 def load_artifact(path: str | Path) -> Artifact:
     """The artifact at ``path`` (a file ``build_wheel`` produced), with its companion wheels."""
+    from lakeflow_host import artifacts
+
     return artifacts.load_artifact(path)
 
 

@@ -20,9 +20,6 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 
-from lakeflow_databricks_target import convert, jobspec, upload
-from lakeflow_databricks_target.client import api_errors, workspace_client, workspace_configured
-from lakeflow_databricks_target.shim import encode_args
 from lakeflow_host import (
     Artifact,
     Job,
@@ -33,7 +30,16 @@ from lakeflow_host import (
     RunLogs,
     RunState,
     hookimpl,
+    lazy_module,
 )
+
+# Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
+convert = lazy_module("lakeflow_databricks_target.convert")
+jobspec = lazy_module("lakeflow_databricks_target.jobspec")
+upload = lazy_module("lakeflow_databricks_target.upload")
+shim = lazy_module("lakeflow_databricks_target.shim")
+_client = lazy_module("lakeflow_databricks_target.client")
+_config = lazy_module("lakeflow_databricks_target.config")
 
 NAME = "databricks"
 _LIST_PAGE = 25  # runs/list allows at most 25 per page
@@ -56,7 +62,7 @@ def target_names() -> list[str]:
 
 @hookimpl
 def default_target(options: Mapping[str, str]) -> str | None:
-    return NAME if workspace_configured(options) else None
+    return NAME if _config.workspace_configured(options) else None
 
 
 @hookimpl
@@ -69,14 +75,14 @@ def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str])
             f"the databricks target runs wheels only, not a {artifact.kind} ({artifact.path.name}); "
             "build a wheel instead (drop -o format=pex)"
         )
-    return upload.upload(workspace_client(options), artifact, options)
+    return upload.upload(_client.workspace_client(options), artifact, options)
 
 
 @hookimpl
 def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
+    client = _client.workspace_client(options)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
     if uploaded != convert.norm(spec.package):
@@ -89,7 +95,7 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | 
     jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
     refs = jobspec.store_env(client, spec, options)
     settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
-    with api_errors(f"create job {spec.name}"):
+    with _client.api_errors(f"create job {spec.name}"):
         job_id = client.jobs.create(**jobspec.typed(settings)).job_id
         job = client.jobs.get(job_id)
     _remember_lakeflow_job(client, job_id)
@@ -112,7 +118,7 @@ def _check_lakeflow_job(client, job_id: int) -> None:
     with _jobs_lock:
         if (id(client), job_id) in _lakeflow_jobs:
             return
-        with api_errors(f"get job {job_id}"):
+        with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
             raise LakeflowError(
@@ -126,8 +132,8 @@ def _check_lakeflow_job(client, job_id: int) -> None:
 def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
-    with api_errors(f"get job {job_id}"):
+    client = _client.workspace_client(options)
+    with _client.api_errors(f"get job {job_id}"):
         job = client.jobs.get(_number(job_id, "job"))
     if convert.is_lakeflow_job(job):
         _remember_lakeflow_job(client, job.job_id)
@@ -138,8 +144,8 @@ def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
 def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
-    with api_errors("list jobs"):
+    client = _client.workspace_client(options)
+    with _client.api_errors("list jobs"):
         jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
     jobs.sort(key=lambda j: j.created_time or 0, reverse=True)
     return [convert.to_job(j, client.config.host) for j in jobs]
@@ -150,13 +156,13 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
     if target != NAME:
         return None
     number = _number(job_id, "job")
-    params = encode_args(tuple(args))
-    client = workspace_client(options)
+    params = shim.encode_args(tuple(args))
+    client = _client.workspace_client(options)
     _check_lakeflow_job(client, number)
     # One token per call: the SDK retries a POST whose connection dropped, and Databricks
     # returns the same run for a repeated token instead of starting a second one.
     token = uuid.uuid4().hex
-    with api_errors(f"start a run of job {job_id}"):
+    with _client.api_errors(f"start a run of job {job_id}"):
         waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
     run_id = waiter.run_id
     url = f"{client.config.host}/#job/{number}/run/{run_id}"
@@ -167,23 +173,23 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
 def list_runs(target: str, job_id: str | None, options: Mapping[str, str]) -> list[Run] | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
+    client = _client.workspace_client(options)
     if job_id is not None:
         number = _number(job_id, "job")
-        with api_errors(f"get job {job_id}"):
+        with _client.api_errors(f"get job {job_id}"):
             client.jobs.get(number)  # an unknown job is an error, not an empty list
         job_ids = {number}
     else:
-        with api_errors("list jobs"):
+        with _client.api_errors("list jobs"):
             job_ids = {j.job_id for j in client.jobs.list(limit=100) if convert.is_lakeflow_job(j)}
-    with api_errors("list runs"):
+    with _client.api_errors("list runs"):
         # The SDK follows next_page_token until the last page; limit is only the page size.
         runs = [r for r in client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE) if r.job_id in job_ids]
     return [convert.to_run(r) for r in runs]
 
 
 def _fetch_run(client, run_id: str):
-    with api_errors(f"get run {run_id}"):
+    with _client.api_errors(f"get run {run_id}"):
         return client.jobs.get_run(_number(run_id))
 
 
@@ -191,14 +197,14 @@ def _fetch_run(client, run_id: str):
 def get_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
     if target != NAME:
         return None
-    return convert.to_run(_fetch_run(workspace_client(options), run_id))
+    return convert.to_run(_fetch_run(_client.workspace_client(options), run_id))
 
 
 @hookimpl
 def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLogs | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
+    client = _client.workspace_client(options)
     run = _fetch_run(client, run_id)
     state, message = convert.run_state(run)
     if state is RunState.SKIPPED:
@@ -208,7 +214,7 @@ def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLog
     # get-output needs the task run's id; the job run id is refused even for one-task jobs.
     # A task run id (from the Databricks UI) has no tasks of its own: read its output directly.
     task_run_id = run.tasks[0].run_id if run.tasks else run.run_id
-    with api_errors(f"get the output of run {run_id}"):
+    with _client.api_errors(f"get the output of run {run_id}"):
         output = client.jobs.get_run_output(task_run_id)
     note = None
     if state is RunState.RUNNING:
@@ -233,8 +239,8 @@ def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLog
 def cancel_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
     if target != NAME:
         return None
-    client = workspace_client(options)
+    client = _client.workspace_client(options)
     number = _number(run_id)
-    with api_errors(f"cancel run {run_id}"):
+    with _client.api_errors(f"cancel run {run_id}"):
         client.jobs.cancel_run(number)  # returns a waiter at once; we do not wait for the end
     return convert.to_run(_fetch_run(client, run_id))

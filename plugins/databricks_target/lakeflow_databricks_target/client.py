@@ -6,7 +6,6 @@ never pay for it. Auth is the SDK's unified auth (env vars, ~/.databrickscfg pro
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import logging
 import os
@@ -14,10 +13,10 @@ import re
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lakeflow_databricks_target.config import config_file
 from lakeflow_host import LakeflowError, NotFoundError
 
 #: The host-metadata probe runs while the SDK builds its config; with an unreachable host it
@@ -48,25 +47,6 @@ def _quiet_sdk_logging() -> None:
     if not any(isinstance(f, _DropNoise) for f in logger.filters):
         logger.addFilter(_DropNoise())
         logger.addHandler(logging.NullHandler())
-
-
-def config_file() -> Path:
-    return Path(os.environ.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg").expanduser()
-
-
-def workspace_configured(options: Mapping[str, str]) -> bool:
-    """True when a workspace is configured, from local facts only (no SDK import, no network)."""
-    if options.get("profile") or os.environ.get("DATABRICKS_HOST") or os.environ.get("DATABRICKS_CONFIG_PROFILE"):
-        return True
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(config_file())
-    except configparser.Error:
-        return False
-    default = parser.get("__settings__", "default_profile", fallback="DEFAULT")
-    if default == "DEFAULT":
-        return bool(parser.defaults().get("host"))
-    return parser.has_section(default) and bool(parser.get(default, "host", fallback=""))
 
 
 def _key(options: Mapping[str, str]) -> tuple:

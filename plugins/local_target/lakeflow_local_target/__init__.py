@@ -13,8 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs, RunState, hookimpl
-from lakeflow_local_target import envs, procs, store, worker
+from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs, RunState, hookimpl, lazy_module
+from lakeflow_local_target import procs, store
+
+# Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
+envs = lazy_module("lakeflow_local_target.envs")
+worker = lazy_module("lakeflow_local_target.worker")
 
 NAME = "local"
 _LOG_LIMIT = 10 * 1024 * 1024

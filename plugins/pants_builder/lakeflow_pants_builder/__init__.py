@@ -21,11 +21,16 @@ import sys
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import Artifact, LakeflowError, file_sha256, hookimpl
-from lakeflow_pants_builder import pants, targets
-from lakeflow_pants_builder.targets import Target
+from lakeflow_host import Artifact, LakeflowError, file_sha256, hookimpl, lazy_module
+
+if TYPE_CHECKING:
+    from lakeflow_pants_builder.targets import Target
+
+# Every lakeflow command loads this plugin; only a Pants build should pay for these.
+pants = lazy_module("lakeflow_pants_builder.pants")
+targets = lazy_module("lakeflow_pants_builder.targets")
 
 NAME = "pants"
 STATE = ".lakeflow-pants.json"
