@@ -87,3 +87,24 @@ def test_readme_python_example_runs_as_written(home):
     proc = subprocess.run([sys.executable, "-c", block], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("SUCCEEDED") == 4 and "my arguments are ['fum']" in proc.stdout
+
+
+def test_lazy_module_imports_on_first_use_and_survives_plugin_registration():
+    code = (
+        "import sys\n"
+        "import lakeflow_host as lf\n"
+        "from lakeflow_host.testing import make_plugin_manager\n"
+        "import lakeflow_local_target as plugin\n"
+        "make_plugin_manager(plugin)  # pluggy inspects every attribute of the plugin\n"
+        "print('before', 'lakeflow_local_target.envs' in sys.modules)\n"
+        "print('value', plugin.envs.ENTRY_POINT)\n"
+        "print('after', 'lakeflow_local_target.envs' in sys.modules)\n"
+        "try:\n    lf.lazy_module('no_such_module_here').x\nexcept ModuleNotFoundError as e:\n    print('missing', e.name)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split("\n")[:4] == [
+        "before False",
+        "value lakeflow-task",
+        "after True",
+        "missing no_such_module_here",
+    ], proc.stderr
