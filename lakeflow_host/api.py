@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeflow_host.errors import LakeflowError, UnknownNameError, UnsupportedOperationError
-from lakeflow_host.plugins import get_plugin_manager
+from lakeflow_host.plugins import distribution_of, get_plugin_manager
 from lakeflow_host.types import (
     Artifact,
     Job,
@@ -343,17 +343,26 @@ def launch(
     """Build, upload, create a job, and start one run per argument list."""
     opts = dict(options or {})
     target_name = resolve_target(target, opts)
-    env = read_env_vars(env_vars)  # fail before the build if a variable is missing
+    # Everything the job needs is checked before the build, so a typo costs no build or upload.
+    read_env_vars(env_vars)
+    _positive(max_workers, "--max-workers")
+    _positive(max_concurrent_runs, "--max-concurrent-runs")
     step = on_step or (lambda message: None)
     step(f"building {project_dir}")
     artifact = build_wheel(project_dir, builder=builder, options=opts)
     step(f"{'built' if artifact.built else 'unchanged, reusing'} {artifact.path.name}")
     remote = upload_wheel(artifact, target=target_name, options=opts)
     step(f"uploaded to {remote.path} ({remote.bytes_uploaded} bytes sent)")
-    _positive(max_workers, "--max-workers")
-    _positive(max_concurrent_runs, "--max-concurrent-runs")
-    spec = JobSpec(name or artifact.package, artifact.package, remote.path, max_workers, max_concurrent_runs, env)
-    job: Job = _call("create_job", "target", target_name, spec=spec, options=opts)
+    job = create_job(
+        name or artifact.package,
+        artifact.package,
+        remote.path,
+        max_workers=max_workers,
+        max_concurrent_runs=max_concurrent_runs,
+        env_vars=env_vars,
+        target=target_name,
+        options=opts,
+    )
     step(f"created job {job.job_id}")
     runs, failures = trigger_runs(
         job.job_id, arg_lists, target=target_name, options=opts, concurrency=concurrency, on_run=on_run
@@ -364,7 +373,6 @@ def launch(
 def list_plugins() -> list[PluginInfo]:
     """Every loaded plugin: its entry-point name, what it provides, and where it comes from."""
     pm = get_plugin_manager()
-    dists: dict[str, tuple[str | None, str | None]] = getattr(pm, "lakeflow_dists", {})
     infos = []
     for plugin_name, plugin in pm.list_name_plugin():
         if plugin is None:  # blocked
@@ -377,6 +385,6 @@ def list_plugins() -> list[PluginInfo]:
                     impls[hook_name] = tuple(impl.function() or ())
         builder_names, target_names = impls["builder_names"], impls["target_names"]
         kinds = tuple(k for k, names in (("builder", builder_names), ("target", target_names)) if names)
-        dist, version = dists.get(plugin_name, (None, None))
+        dist, version = distribution_of(plugin_name)
         infos.append(PluginInfo(plugin_name, kinds, builder_names, target_names, dist, version))
     return sorted(infos, key=lambda info: info.name)

@@ -43,26 +43,24 @@ class EnvVarCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         rewritten: list[str] = []
-        greedy = False
-        for arg in args:
-            if arg == "--env-var":
-                greedy = True
-                continue
-            if greedy and not arg.startswith("-"):
+        taken: int | None = None  # names the current --env-var has taken; None outside one
+        for arg in [*args, None]:
+            if taken is not None and arg is not None and not arg.startswith("-"):
                 rewritten += ["--env-var", arg]
+                taken += 1
                 continue
-            if greedy and not any(a == "--env-var" for a in rewritten[-2:-1]):
-                rewritten.append("--env-var")  # a bare --env-var followed by an option: let click complain
-            greedy = False
-            rewritten.append(arg)
-        if greedy and (not rewritten or rewritten[-2:-1] != ["--env-var"]):
-            rewritten.append("--env-var")
+            if taken == 0:
+                raise click.UsageError("--env-var needs at least one NAME, e.g. --env-var MY_SECRET_KEY", ctx)
+            taken = 0 if arg == "--env-var" else None
+            if arg is not None and taken is None:
+                rewritten.append(arg)
         return super().parse_args(ctx, rewritten)
 
 
 class LaunchCommand(click.Command):
-    """``launch PROJECT_DIR [OPTIONS] [ARGS]...``: lakeflow's own options may follow PROJECT_DIR
-    until the first task argument (or ``--``); everything from there on reaches the task verbatim."""
+    """``launch PROJECT_DIR [OPTIONS] [ARGS]...``: lakeflow's own options may come before or after
+    PROJECT_DIR, until the first task argument (or ``--``); from there on, everything reaches the
+    task verbatim."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value: dict[str, bool] = {}
@@ -72,24 +70,24 @@ class LaunchCommand(click.Command):
                     takes_value[name] = not param.is_flag and not param.count
         ours: list[str] = []
         rest = list(args)
-        # Options before PROJECT_DIR, then PROJECT_DIR itself, are click's usual business.
-        while rest and rest[0] != "--" and rest[0].split("=", 1)[0] in takes_value:
-            ours.append(rest.pop(0))
-            if takes_value[ours[-1]] and rest:
-                ours.append(rest.pop(0))
-        if not rest or rest[0] == "--":
-            return super().parse_args(ctx, args)
-        project = rest.pop(0)
+        project: str | None = None
         while rest:
-            name = rest[0].split("=", 1)[0]
-            if rest[0] == "--":
-                rest.pop(0)
-                break
+            token = rest[0]
+            name = token.split("=", 1)[0]
             if name not in takes_value:
-                break
+                if project is None and token.startswith("-"):
+                    return super().parse_args(ctx, args)  # `--`, or an unknown option: click's words
+                if project is not None:
+                    if token == "--":
+                        rest.pop(0)
+                    break
+                project = rest.pop(0)
+                continue
             ours.append(rest.pop(0))
-            if takes_value[name] and "=" not in ours[-1] and rest:
+            if takes_value[name] and "=" not in token and rest:
                 ours.append(rest.pop(0))
+        if project is None:
+            return super().parse_args(ctx, args)
         return super().parse_args(ctx, [*ours, project, *rest])
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import copy_project
 
 
 def _assert_one_line_error(proc, *fragments: str) -> None:
@@ -47,6 +48,10 @@ BAD_COMMANDS = {
     ),
     "max-workers-text": (["create-job", "j", "p", "/x.whl", "--max-workers", "four"], ["--max-workers", "four"]),
     "remote-path-not-uploaded": (["create-job", "j", "p", "{readme}"], ["upload-wheel"]),
+    "env-var-without-name": (
+        ["create-job", "j", "p", "/x.whl", "--env-var", "--max-workers", "2"],
+        ["--env-var needs at least one NAME"],
+    ),
     "bad-option": (["list-jobs", "-o", "novalue"], ["KEY=VALUE"]),
     "runs-file-missing": (["launch", "--runs-from", "/no/file", "."], ["cannot read --runs-from /no/file"]),
 }
@@ -98,7 +103,16 @@ def test_launch_options_may_follow_the_project_until_the_first_task_argument(hom
     assert "1/1 finished: 1 succeeded" in waited.stderr  # --wait before "first" was lakeflow's
     run_id = waited.stdout.split()[1]
     assert 'ARGV=["first", "--wait", "-v"]' in lakeflow("get-run-logs", run_id).stdout
+    before = lakeflow("launch", "--max-workers=2", project, "x")
+    assert len(before.stdout.split()) == 2 and "Traceback" not in before.stderr
     separated = lakeflow("launch", project, "--", "--wait")
     run_id = separated.stdout.split()[1]
     lakeflow("wait", run_id, "--timeout", "120")
     assert 'ARGV=["--wait"]' in lakeflow("get-run-logs", run_id).stdout
+
+
+def test_launch_refuses_bad_job_options_before_building(home, lakeflow, tmp_path):
+    project = copy_project("tasks", tmp_path)
+    proc = lakeflow("launch", "--max-workers", "0", str(project), "x", check=False)
+    _assert_one_line_error(proc, "--max-workers must be a positive integer")
+    assert not (project / "dist").exists() and not (home / "artifacts").exists()
