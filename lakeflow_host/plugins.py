@@ -14,6 +14,7 @@ GROUP = "lakeflow"
 DISABLE_ENV = "LAKEFLOW_DISABLE_PLUGINS"
 
 _pm: pluggy.PluginManager | None = None
+_distributions: dict[str, tuple[str, str]] = {}
 
 
 def make_plugin_manager(*plugins: object) -> pluggy.PluginManager:
@@ -38,6 +39,8 @@ def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.Entr
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "an unknown distribution"
+        if ep.dist:
+            _distributions[ep.name] = (ep.dist.name, ep.dist.version)
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
@@ -49,10 +52,11 @@ def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.Entr
                 f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: {exc}; "
                 f"fix or uninstall it, or skip it with {DISABLE_ENV}={ep.name}"
             ) from exc
-    # Remember where each plugin came from, for `lakeflow plugins`.
-    pm.lakeflow_dists = {  # type: ignore[attr-defined]
-        ep.name: (ep.dist.name, ep.dist.version) if ep.dist else (None, None) for ep in entry_points
-    }
+
+
+def distribution_of(plugin_name: str) -> tuple[str | None, str | None]:
+    """(distribution, version) of the entry point a plugin was loaded from, if any."""
+    return _distributions.get(plugin_name, (None, None))
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
