@@ -39,9 +39,11 @@ from lakeflow_host.errors import (
     UnknownNameError,
     UnsupportedOperationError,
 )
+from lakeflow_host.options import Option
 from lakeflow_host.tools import file_sha256, lazy_module, uv_binary
 from lakeflow_host.types import (
     Artifact,
+    BuilderInfo,
     Job,
     JobSpec,
     Launch,
@@ -50,6 +52,7 @@ from lakeflow_host.types import (
     Run,
     RunLogs,
     RunState,
+    TargetInfo,
     TriggerFailure,
 )
 
@@ -93,17 +96,20 @@ hookimpl = pluggy.HookimplMarker("lakeflow")
 
 __all__ = [
     "Artifact",
+    "BuilderInfo",
     "Job",
     "JobSpec",
     "LakeflowError",
     "Launch",
     "NotFoundError",
+    "Option",
     "PluginInfo",
     "PluginLoadError",
     "RemoteArtifact",
     "Run",
     "RunLogs",
     "RunState",
+    "TargetInfo",
     "TriggerFailure",
     "UnknownNameError",
     "UnsupportedOperationError",

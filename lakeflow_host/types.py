@@ -10,7 +10,10 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lakeflow_host.options import Option
 
 
 class RunState(str, enum.Enum):
@@ -169,6 +172,41 @@ class RunLogs:
     error_trace: str | None = None
     truncated: bool = False
     note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BuilderInfo:
+    """A builder a plugin provides, as it declares it in its ``builders`` hook.
+
+    :ivar name: what ``--builder`` takes; unique across installed plugins.
+    :ivar options: every ``-o`` setting the builder reads.
+    :ivar help: one line for ``lakeflow plugins``.
+    """
+
+    name: str
+    options: tuple[Option, ...] = ()
+    help: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetInfo:
+    """A target a plugin provides, as it declares it in its ``targets`` hook.
+
+    :ivar name: what ``--target`` takes; unique across installed plugins.
+    :ivar options: every ``-o`` setting the target reads.
+    :ivar help: one line for ``lakeflow plugins``.
+    :ivar triggers_in_flight: how many ``trigger_run`` calls a fan-out may make at once (a
+        remote API gains from many requests in flight; ``1`` serializes them, which also keeps
+        run ids in input order).
+    :ivar poll_interval: seconds between two status polls of ``wait`` (a remote target whose
+        runs take minutes wants seconds, not a busy loop).
+    """
+
+    name: str
+    options: tuple[Option, ...] = ()
+    help: str = ""
+    triggers_in_flight: int = 16
+    poll_interval: float = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
