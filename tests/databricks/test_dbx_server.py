@@ -57,7 +57,7 @@ def make_job(w: WorkspaceClient, whl: str, max_runs: int = 10, queue: bool = Tru
         libraries=[compute.Library(whl=whl)],
         new_cluster=compute.ClusterSpec(
             spark_version="15.4.x-scala2.12",
-            node_type_id="m5d.large",
+            node_type_id="Standard_DS3_v2",
             autoscale=compute.AutoScale(min_workers=1, max_workers=2),
             spark_env_vars=env,
         ),
@@ -180,15 +180,16 @@ def test_commit_then_drop_is_retried_by_the_sdk(w: WorkspaceClient, wheel_path: 
     assert [r.run_id for r in dbx.jobs.all_runs()] == [run_id]
 
 
-def test_list_runs_pages_25_at_a_time(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer) -> None:
+def test_list_runs_pages_24_at_a_time(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer) -> None:
     job = make_job(w, wheel_path, max_runs=0, queue=False)  # every run is skipped at once
     for i in range(30):
         w.jobs.run_now(job, python_params=[str(i)])
-    assert len(list(w.jobs.list_runs(job_id=job, limit=25))) == 30
+    assert len(list(w.jobs.list_runs(job_id=job, limit=24))) == 30
     pages = [r for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/runs/list")]
     assert len(pages) == 2
-    with pytest.raises(InvalidParameterValue):
-        next(iter(w.jobs.list_runs(job_id=job, limit=26)))
+    assert len(list(w.jobs.list_runs(job_id=job, limit=0))) == 30  # 0: the service maximum
+    with pytest.raises(InvalidParameterValue):  # "greater than 0 and less than 25" (RW-32)
+        next(iter(w.jobs.list_runs(job_id=job, limit=25)))
 
 
 def timedelta_s(seconds: float):
