@@ -84,8 +84,8 @@ class DatabricksServer:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="dbx-server-")
         root = Path(root or self._tmp.name)
         self.workspace = Workspace(USER)
-        # The default user may create clusters and is an admin, as whoever set up a workspace
-        # is; tests take entitlements away to act as an ordinary user (RW-7).
+        # The default user may create clusters, as whoever set up a workspace can; tests take
+        # the entitlement away to act as an ordinary user (RW-7).
         self.compute = Compute()
         self.compute.identity(USER).entitlements.add("allow-cluster-create")
         self.secrets = Secrets()
@@ -161,6 +161,9 @@ class DatabricksServer:
             ("GET", "/api/2.1/clusters/list-node-types"): lambda q, b: self.compute.list_node_types(),
             ("GET", "/api/2.1/clusters/spark-versions"): lambda q, b: self.compute.list_spark_versions(),
             ("GET", "/api/2.0/policies/clusters/list"): lambda q, b: self.compute.list_policies(self.caller()),
+            ("GET", "/api/2.0/policies/clusters/get"): lambda q, b: self.compute.get_policy(
+                q.get("policy_id", ""), self.caller()
+            ),
             ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
             ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
             ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),

@@ -58,10 +58,10 @@ def _node(node_id: str, cores: int, memory_gb: int, gpus: int = 0, status: list[
     }
 
 
-#: An Azure-like region: the plugin must pick from this list, not from the host name (the test
+#: An Azure-like region (status values: SDK CloudProviderNodeStatus): the plugin must pick from this list, not from the host name (the test
 #: server's host is 127.0.0.1, which today's plugin counts as AWS).
 NODE_TYPES = [
-    _node("Standard_D2ds_v5", 2, 8, status=["NOT_AVAILABLE_IN_REGION"]),
+    _node("Standard_D2ds_v5", 2, 8, status=["NotAvailableInRegion"]),
     _node("Standard_F4s", 4, 8),
     _node("Standard_DS3_v2", 4, 14),
     _node("Standard_D4ds_v5", 4, 16),
@@ -157,6 +157,19 @@ class Compute:
             if self.is_admin(caller) or p.get("users") is None or caller in p["users"]
         ]
         return {"policies": usable, "total_count": len(usable)} if usable else {"total_count": 0}
+
+    def get_policy(self, policy_id: str, caller: str) -> dict:
+        policy = self.policies.get(policy_id)
+        if policy is None:
+            raise invalid(f"Cluster policy {policy_id} does not exist.")
+        users = policy.get("users")
+        if users is not None and caller not in users and not self.is_admin(caller):
+            raise ApiError(403, "PERMISSION_DENIED", f"{caller} does not have CAN_USE on cluster policy {policy_id}.")
+        return {
+            "policy_id": policy_id,
+            "name": policy["name"],
+            "definition": json.dumps(policy.get("definition") or {}),
+        }
 
     # -- jobs/create --------------------------------------------------------------------------
     def check_run_as(self, settings: dict, caller: str) -> str:
@@ -257,8 +270,7 @@ class Compute:
             if node not in known:
                 raise invalid(f"Node type {node} is not supported.")
             if any(
-                s in ("NOT_AVAILABLE_IN_REGION", "NOT_ENABLED_ON_SUBSCRIPTION")
-                for s in known[node]["node_info"]["status"]
+                s in ("NotAvailableInRegion", "NotEnabledOnSubscription") for s in known[node]["node_info"]["status"]
             ):
                 raise invalid(f"Node type {node} is not available in this region.")
         _check_shape(eff)
@@ -268,7 +280,7 @@ class Compute:
         # RW-36: job tags are forwarded to the job cluster and obey cluster tag rules. GCP
         # sanitises a bad value (DOC-tags-gcp); refusing it is the strict CHOICE, so a client
         # that normalises its values is right on every cloud.
-        for key, value in {**tags, **(eff.get("custom_tags") or {})}.items():
+        for key, value in tags.items():
             if key == "Name":
                 raise invalid("Custom tag key 'Name' is reserved.")
             if not TAG_VALUE.match(str(value)):

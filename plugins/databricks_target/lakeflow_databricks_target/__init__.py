@@ -40,9 +40,11 @@ upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
 _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
+_compute = lazy_module("lakeflow_databricks_target.compute")
 
 NAME = "databricks"
-_LIST_PAGE = 25  # runs/list allows at most 25 per page
+#: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
+_LIST_PAGE = 24
 
 
 def _number(value: str, what: str = "run") -> int:
@@ -90,11 +92,12 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | 
         raise LakeflowError(
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
-    user = upload.home(client).removeprefix("/Users/")
-    # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
-    jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
+    # Choose and check the compute, then validate the settings, before storing secrets: a bad
+    # flag or a missing permission leaves nothing behind.
+    task_compute = _compute.task_compute(client, spec, options)
+    jobspec.job_settings(spec, libraries, {}, task_compute, options)
     refs = jobspec.store_env(client, spec, options)
-    settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
+    settings = jobspec.job_settings(spec, libraries, refs, task_compute, options)
     with _client.api_errors(f"create job {spec.name}"):
         job_id = client.jobs.create(**jobspec.typed(settings)).job_id
         job = client.jobs.get(job_id)
@@ -165,8 +168,25 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
     with _client.api_errors(f"start a run of job {job_id}"):
         waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
     run_id = waiter.run_id
-    url = f"{client.config.host}/#job/{number}/run/{run_id}"
-    return Run(NAME, str(run_id), str(number), RunState.QUEUED, tuple(args), url=url)
+    return Run(NAME, str(run_id), str(number), RunState.QUEUED, tuple(args), url=_run_url(client, number, run_id))
+
+
+_url_bases: dict[int, str] = {}
+
+
+def _run_url(client, job_id: int, run_id: int) -> str | None:
+    """The run's page as the API names it (`run_page_url`, with the `?o=<workspace id>` that
+    picks the workspace on hosts serving several, RW-33). The first run of a client asks for
+    it; later runs reuse its base when it has the documented shape."""
+    base = _url_bases.get(id(client))
+    if base is not None:
+        return f"{base}#job/{job_id}/run/{run_id}"
+    with _client.api_errors(f"get run {run_id}"):
+        url = client.jobs.get_run(run_id).run_page_url
+    suffix = f"#job/{job_id}/run/{run_id}"
+    if url and url.endswith(suffix):
+        _url_bases[id(client)] = url[: -len(suffix)]
+    return url
 
 
 @hookimpl

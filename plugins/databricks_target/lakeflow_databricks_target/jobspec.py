@@ -7,40 +7,20 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from lakeflow_databricks_target import compute
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_databricks_target.convert import TAG_CREATED_BY, TAG_MAX_WORKERS, TAG_PACKAGE
 from lakeflow_databricks_target.shim import RUN_ID_PARAM, SHIM_DIST, SHIM_ENTRY_POINT
 from lakeflow_host import JobSpec, LakeflowError
 
 TASK_KEY = "lakeflow_task"
-#: 15.4 LTS: a long-term-support runtime with Python 3.11.
-DEFAULT_SPARK_VERSION = "15.4.x-scala2.12"
 #: Databricks allows at most 1000; its default of 1 silently SKIPS every concurrent run-now.
 DEFAULT_MAX_CONCURRENT_RUNS = 1000
 DEFAULT_SECRET_SCOPE = "lakeflow"
 DEFAULT_ENVIRONMENT_VERSION = "2"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
-def flag(options: Mapping[str, str], key: str, default: bool) -> bool:
-    value = options.get(key)
-    if value is None or value == "":
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise LakeflowError(f"-o {key}={value} is not a yes/no value; use -o {key}=true or -o {key}=false")
-
-
-def default_node_type(host: str) -> str:
-    """A general-purpose node type that exists on the workspace's cloud, judged by its host name."""
-    if "azuredatabricks.net" in host:
-        return "Standard_D4ds_v5"
-    if "gcp.databricks.com" in host:
-        return "n2-standard-4"
-    return "m5d.large"
+flag = compute.flag
 
 
 def store_env(client: Any, spec: JobSpec, options: Mapping[str, str]) -> dict[str, str]:
@@ -76,11 +56,14 @@ def job_settings(
     spec: JobSpec,
     libraries: list[str],
     env_refs: dict[str, str],
-    host: str,
-    user: str,
+    task_compute: dict,
     options: Mapping[str, str],
 ) -> dict:
-    """The jobs/create body (plain JSON, as the SDK's from_dict/as_dict would shape it)."""
+    """The jobs/create body (plain JSON, as the SDK's from_dict/as_dict would shape it).
+
+    ``task_compute`` is what `compute.task_compute` chose: a new cluster, an existing one, or
+    nothing for serverless.
+    """
     serverless = flag(options, "serverless", False)
     max_runs = spec.max_concurrent_runs or DEFAULT_MAX_CONCURRENT_RUNS
     if not 1 <= max_runs <= 1000:
@@ -94,11 +77,15 @@ def job_settings(
         },
         "max_retries": 0,  # a retried task would start a second copy with the same arguments
     }
+    timeout = compute.timeout_seconds(options)
+    if timeout:
+        task["timeout_seconds"] = timeout  # a hung task must not keep a cluster up forever
     settings: dict = {
         "name": spec.name,
+        # Job tags become the job cluster's tags (RW-36): values fit every cloud's rules.
         "tags": {
             TAG_CREATED_BY: "lakeflow",
-            TAG_PACKAGE: spec.package,
+            TAG_PACKAGE: compute.tag_value(spec.package),
             TAG_MAX_WORKERS: str(spec.max_workers),
         },
         "max_concurrent_runs": max_runs,
@@ -106,6 +93,9 @@ def job_settings(
         "queue": {"enabled": flag(options, "queue", True)},
         "tasks": [task],
     }
+    identity = compute.text(options, "run_as")
+    if identity:
+        settings["run_as"] = compute.run_as(identity)
     if serverless:
         if spec.env:
             raise LakeflowError(
@@ -124,29 +114,26 @@ def job_settings(
             }
         ]
         return settings
-    cluster: dict = {
-        "spark_version": options.get("spark_version") or DEFAULT_SPARK_VERSION,
-        "node_type_id": options.get("node_type") or default_node_type(host),
-        "autoscale": {"min_workers": 1, "max_workers": spec.max_workers},
-        # Dedicated (single user) access mode can read Unity Catalog volumes and workspace files.
-        "data_security_mode": options.get("data_security_mode") or "SINGLE_USER",
-    }
-    if cluster["data_security_mode"] == "SINGLE_USER":
-        cluster["single_user_name"] = user
+    task.update({k: (dict(v) if isinstance(v, dict) else v) for k, v in task_compute.items()})
     if env_refs:
-        cluster["spark_env_vars"] = env_refs
-    task["new_cluster"] = cluster
+        if "new_cluster" not in task:
+            raise LakeflowError(
+                "--env-var needs a job cluster to hold the secret references; drop -o existing_cluster_id or --env-var"
+            )
+        task["new_cluster"]["spark_env_vars"] = env_refs
     task["libraries"] = [{"whl": path} for path in libraries]
     return settings
 
 
 def typed(settings: dict) -> dict:
     """jobs.create keyword arguments: the SDK wants its dataclasses, not plain dicts."""
-    from databricks.sdk.service.jobs import JobEnvironment, QueueSettings, Task
+    from databricks.sdk.service.jobs import JobEnvironment, JobRunAs, QueueSettings, Task
 
     kwargs = dict(settings)
     kwargs["queue"] = QueueSettings.from_dict(settings["queue"])
     kwargs["tasks"] = [Task.from_dict(t) for t in settings["tasks"]]
+    if "run_as" in settings:
+        kwargs["run_as"] = JobRunAs.from_dict(settings["run_as"])
     if "environments" in settings:
         kwargs["environments"] = [JobEnvironment.from_dict(e) for e in settings["environments"]]
     return kwargs

@@ -65,8 +65,14 @@ def main():
     if not eps:
         raise SystemExit("lakeflow: " + TARGET + " has no lakeflow-task entry point")
     sys.argv = ["lakeflow-task", *args]
-    result = eps[0].load()()
-    # Return normally on success: a wheel task treats SystemExit, even SystemExit(0), as suspect.
+    try:
+        result = eps[0].load()()
+    except SystemExit as exc:
+        # Click and Typer apps raise SystemExit even on success; a wheel task fails on any
+        # SystemExit, so 0 (or None) returns normally and only a real failure stays one.
+        if exc.code in (None, 0):
+            return
+        raise
     if result not in (None, 0):
         raise SystemExit(result)
 '''
