@@ -1,15 +1,7 @@
 """The ``databricks`` target: runs a wheel's ``lakeflow-task`` on Databricks job clusters.
 
-Options (``-o key=value``; ``--profile`` is on every command):
-  profile             ~/.databrickscfg profile (else DATABRICKS_* env vars, else DEFAULT)
-  volume              /Volumes/<catalog>/<schema>/<volume> to upload to, instead of workspace files
-  spark_version       cluster runtime [15.4.x-scala2.12]
-  node_type           cluster node type [by cloud: m5d.large, Standard_D4ds_v5, n2-standard-4]
-  serverless          true: serverless jobs compute, wheels in the task's environment
-  environment_version serverless environment version [2]
-  queue               false: do not queue runs over max_concurrent_runs (Databricks then SKIPS them)
-  secret_scope        secret scope holding --env-var values [lakeflow]
-  data_security_mode  cluster access mode [SINGLE_USER]
+Options (``-o key=value``; ``--profile`` is on every command) are declared in ``options.py``;
+docs/databricks.md explains them.
 
 databricks-sdk is imported lazily, inside the hooks, so other targets never load it.
 """
