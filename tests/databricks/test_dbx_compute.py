@@ -139,6 +139,25 @@ def test_a_policy_decides_what_it_fixes(dbx: DatabricksServer, dbx_project: lf.A
         _job(dbx_project, remote, {"policy_id": "NOPE"})
 
 
+def test_a_policy_that_sizes_the_cluster(dbx: DatabricksServer, dbx_project: lf.Artifact, remote: str) -> None:
+    # Like Databricks' "Personal Compute" policy family: a fixed single node.
+    dbx.compute.identity(USER).entitlements.clear()
+    dbx.compute.policies["PERSONAL"] = {
+        "name": "Personal Compute",
+        "users": None,
+        "definition": {
+            "num_workers": {"type": "fixed", "value": 0},
+            "spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "singleNode"},
+            "spark_conf.spark.master": {"type": "fixed", "value": "local[*, 4]"},
+            "custom_tags.ResourceClass": {"type": "fixed", "value": "SingleNode"},
+        },
+    }
+    job = _job(dbx_project, remote, {"policy_id": "PERSONAL"})
+    cluster = _cluster(dbx)
+    assert not {"num_workers", "autoscale"} & set(cluster) and cluster["node_type_id"] == "Standard_F4s"
+    _runs_ok(job, ["personal"])
+
+
 def test_instance_pool_and_existing_cluster(dbx: DatabricksServer, dbx_project: lf.Artifact, remote: str) -> None:
     dbx.compute.pools["pool-1"] = {"node_type_id": "Standard_DS3_v2"}
     job = _job(dbx_project, remote, {"instance_pool_id": "pool-1"})

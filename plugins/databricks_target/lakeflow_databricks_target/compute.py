@@ -183,7 +183,10 @@ def task_compute(client: Any, spec: JobSpec, options: Mapping[str, Any]) -> dict
         cluster["node_type_id"] = text(options, "node_type")
     elif not ({"node_type_id", "instance_pool_id"} & set(policy)):
         cluster["node_type_id"] = workspace_defaults(client)["node_type"]
-    if flag(options, "single_node", False):
+    shaped_by_policy = bool({"num_workers", "autoscale.min_workers", "autoscale.max_workers"} & set(policy))
+    if shaped_by_policy and not flag(options, "single_node", False) and spec.max_workers == 1:
+        pass  # the policy sizes the cluster (e.g. Personal Compute: single node)
+    elif flag(options, "single_node", False):
         cluster["num_workers"] = 0
         cluster["spark_conf"] = dict(SINGLE_NODE_CONF)
         cluster["custom_tags"] = dict(SINGLE_NODE_TAGS)
@@ -207,8 +210,8 @@ def _policy_definition(client: Any, policy_id: str) -> dict:
     with api_errors(f"read cluster policy {policy_id}"):
         try:
             policy = client.cluster_policies.get(policy_id)
-        except DatabricksError:  # unknown, or not one this user may use
-            policy = None
+        except DatabricksError:  # unknown, not usable, or only listed to this user
+            policy = next((p for p in client.cluster_policies.list() if p.policy_id == policy_id), None)
     if policy is None:
         raise LakeflowError(
             f"cluster policy {policy_id} does not exist or you may not use it; {_your_policies(client)}"
