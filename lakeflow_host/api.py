@@ -5,15 +5,28 @@ The CLI, the MCP server and users' scripts are thin adapters over these function
 
 from __future__ import annotations
 
-import os
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import options as _options
+from lakeflow_host.choosing import (
+    BUILDER_ENV,
+    DEFAULT_BUILDER,
+    FALLBACK_TARGET,
+    TARGET_ENV,
+    Options,
+    builder_options,
+    builders,
+    declared_by_target,
+    launch_options,
+    resolve_builder,
+    resolve_target,
+    target_options,
+    targets,
+)
 from lakeflow_host.errors import LakeflowError
+from lakeflow_host.inputs import _arg_list, _job_inputs, _names, _positive, read_env_vars
 from lakeflow_host.plugins import distribution_of, get_host
 from lakeflow_host.types import (
     Artifact,
@@ -27,99 +40,35 @@ from lakeflow_host.types import (
     TriggerFailure,
 )
 
-BUILDER_ENV = "LAKEFLOW_BUILDER"
-TARGET_ENV = "LAKEFLOW_TARGET"
-DEFAULT_BUILDER = "uv"
-FALLBACK_TARGET = "local"
-
-#: What users give: ``-o`` strings, or typed values from Python and MCP.
-Options = Mapping[str, Any]
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# -- choosing plugins and their options --------------------------------------------------------
-
-
-def builders() -> list[str]:
-    """The names ``--builder`` accepts."""
-    return sorted(get_host().builder_infos)
-
-
-def targets() -> list[str]:
-    """The names ``--target`` accepts."""
-    return sorted(get_host().target_infos)
-
-
-def resolve_builder(builder: str | None = None) -> str:
-    """The builder to use: the argument, else ``$LAKEFLOW_BUILDER``, else ``uv``; checked."""
-    name = builder or os.environ.get(BUILDER_ENV) or DEFAULT_BUILDER
-    get_host().builder(name)
-    return name
-
-
-def resolve_target(target: str | None = None, options: Options | None = None) -> str:
-    """The target to use: the argument, else ``$LAKEFLOW_TARGET``, else the one target that says
-    it is configured (Databricks when a workspace is), else ``local``; checked."""
-    host = get_host()
-    name = target or os.environ.get(TARGET_ENV)
-    if name:
-        host.target(name)
-        return name
-    given = dict(options or {})
-    configured = []
-    for candidate, (info, _plugin) in sorted(host.target_infos.items()):
-        own = declared_by_target(candidate, given)
-        if host.target_is_configured(
-            candidate, _options.resolve(own, [(f"target {candidate}", info.options)], "launch")[0]
-        ):
-            configured.append(candidate)
-    if len(configured) > 1:
-        raise LakeflowError(
-            f"targets {' and '.join(configured)} are all configured; choose one with --target or {TARGET_ENV}"
-        )
-    name = configured[0] if configured else FALLBACK_TARGET
-    host.target(name)
-    return name
-
-
-def _elsewhere(skip: set[str]) -> dict[str, str]:
-    host = get_host()
-    found: dict[str, str] = {}
-    for kind, infos in (("builder", host.builder_infos), ("target", host.target_infos)):
-        for name, (info, _plugin) in infos.items():
-            if name in skip:
-                continue
-            for opt in info.options:
-                found.setdefault(opt.name, f"{kind} {name}")
-    return found
-
-
-def target_options(target: str, options: Options | None, stage: str = "any") -> dict[str, Any]:
-    """``options`` checked against what ``target`` declares for ``stage``, converted, with its
-    environment variables and defaults filled in; what the target's hooks receive."""
-    info = get_host().target(target)
-    given = dict(options or {})
-    return _options.resolve(given, [(f"target {target}", info.options)], stage, elsewhere=_elsewhere({target}))[0]
-
-
-def declared_by_target(target: str, options: Options | None) -> dict[str, Any]:
-    """The part of ``options`` that ``target`` declares (``launch`` mixes builder and target keys)."""
-    names = {opt.name for opt in get_host().target(target).options}
-    return {key: value for key, value in (options or {}).items() if key in names}
-
-
-def builder_options(builder: str, options: Options | None) -> dict[str, Any]:
-    """Like :func:`target_options`, for a builder."""
-    info = get_host().builder(builder)
-    given = dict(options or {})
-    return _options.resolve(given, [(f"builder {builder}", info.options)], "build", elsewhere=_elsewhere({builder}))[0]
-
-
-def _launch_options(builder: str, target: str, options: Options | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    host = get_host()
-    owners = [(f"builder {builder}", host.builder(builder).options), (f"target {target}", host.target(target).options)]
-    built, targeted = _options.resolve(dict(options or {}), owners, "launch", elsewhere=_elsewhere({builder, target}))
-    return built, targeted
+__all__ = [
+    "BUILDER_ENV",
+    "DEFAULT_BUILDER",
+    "FALLBACK_TARGET",
+    "TARGET_ENV",
+    "build_wheel",
+    "builder_options",
+    "builders",
+    "cancel_run",
+    "create_job",
+    "declared_by_target",
+    "get_job",
+    "get_run",
+    "get_run_logs",
+    "launch",
+    "list_job_runs",
+    "list_jobs",
+    "list_plugins",
+    "load_artifact",
+    "read_env_vars",
+    "resolve_builder",
+    "resolve_target",
+    "target_options",
+    "targets",
+    "trigger_run",
+    "trigger_runs",
+    "upload_wheel",
+    "wait",
+]
 
 
 # -- the workflow -------------------------------------------------------------------------------
@@ -168,36 +117,6 @@ def upload_wheel(
     return get_host().upload_artifact(name, artifact, opts)
 
 
-def read_env_vars(names: Iterable[str]) -> dict[str, str]:
-    """The local values of ``names``; an unset or malformed name is an error naming it."""
-    values: dict[str, str] = {}
-    for name in names:
-        if not isinstance(name, str) or not _ENV_NAME.match(name):
-            # Often a value pasted where the name belongs: never echo it back.
-            raise LakeflowError(
-                "an --env-var name is not a valid environment variable name; pass the NAME "
-                "(letters, digits and _, not starting with a digit), not its value"
-            )
-        if name not in os.environ:
-            raise LakeflowError(
-                f"environment variable {name} is not set; export {name}=... before passing --env-var {name}"
-            )
-        values[name] = os.environ[name]
-    return values
-
-
-#: Larger counts are typos, and SQLite and most APIs refuse them anyway.
-_MAX_COUNT = 1_000_000
-
-
-def _positive(value: int | None, flag: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_COUNT:
-        shown = repr(value) if isinstance(value, int) and not isinstance(value, bool) and value < 10**12 else "that"
-        raise LakeflowError(f"{flag} must be a whole number from 1 to {_MAX_COUNT:,}, not {shown}")
-
-
 def _job_spec(
     name: str,
     package: str,
@@ -212,19 +131,6 @@ def _job_spec(
         raise LakeflowError("the package name is empty; pass the [project] name of the built project")
     env = _job_inputs(max_workers, max_concurrent_runs, env_vars)
     return JobSpec(name, package, str(artifact), max_workers, max_concurrent_runs, env)
-
-
-def _job_inputs(max_workers: int, max_concurrent_runs: int | None, env_vars: Sequence[str]) -> dict[str, str]:
-    """The job's numbers checked, and its env values read."""
-    _positive(max_workers, "--max-workers")
-    _positive(max_concurrent_runs, "--max-concurrent-runs")
-    return read_env_vars(_names(env_vars, "env_vars"))
-
-
-def _names(values: Sequence[str], what: str) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)):
-        raise LakeflowError(f'{what} must be a list of names, not one string; pass a list such as ["NAME"]')
-    return tuple(values)
 
 
 def create_job(
@@ -258,14 +164,6 @@ def list_jobs(*, target: str | None = None, options: Options | None = None) -> l
     """The jobs lakeflow created on the target, newest first."""
     name = resolve_target(target, options)
     return get_host().list_jobs(name, target_options(name, options))
-
-
-def _arg_list(args: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(args, (str, bytes)):
-        raise LakeflowError(
-            'a run\'s arguments must be a list of strings, not one string; pass ["..."] or shlex.split(...)'
-        )
-    return tuple(args)
 
 
 def trigger_run(
@@ -442,7 +340,7 @@ def launch(
     """Build, upload, create a job, and start one run per argument list."""
     builder_name = resolve_builder(builder)
     target_name = resolve_target(target, options)
-    build_opts, target_opts = _launch_options(builder_name, target_name, options)
+    build_opts, target_opts = launch_options(builder_name, target_name, options)
     # Everything the job needs is checked before the build, so a typo costs no build or upload.
     if isinstance(arg_lists, (str, bytes)) or not arg_lists:
         raise LakeflowError(
