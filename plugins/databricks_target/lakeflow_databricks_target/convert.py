@@ -97,7 +97,7 @@ def to_job(job: Any, host: str) -> Job:
         max_concurrent_runs=settings.max_concurrent_runs or 1,
         env_var_names=env_names,
         url=f"{host}/#job/{job.job_id}",
-        created_at=job.created_time / 1000 if job.created_time else None,
+        created_time=job.created_time / 1000 if job.created_time else None,
     )
 
 
