@@ -160,6 +160,9 @@ class DatabricksServer:
             ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
             ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
             ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),
+            ("GET", "/api/2.0/workspace/export"): lambda q, b: ws.export(
+                q.get("path"), q.get("direct_download") == "true"
+            ),
             ("POST", "/api/2.0/workspace/delete"): lambda q, b: ws.delete(b.get("path"), bool(b.get("recursive"))),
             ("POST", "/api/2.0/secrets/scopes/create"): lambda q, b: sec.create_scope(b, self.caller()),
             ("POST", "/api/2.0/secrets/scopes/delete"): lambda q, b: sec.delete_scope(b, self.caller()),

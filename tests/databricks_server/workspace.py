@@ -7,6 +7,7 @@ commonly called with either.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
@@ -124,6 +125,20 @@ class Workspace:
                 if p.startswith(prefix) and "/" not in p[len(prefix) :] and p != path
             ]
         return {"objects": objects} if objects else {}
+
+    def export(self, raw_path: str, direct: bool) -> tuple:
+        """`GET /api/2.0/workspace/export?direct_download=true`: a file's bytes (SDK `download`)."""
+        path = self._checked(raw_path)
+        with self._lock:
+            node = self._nodes.get(path)
+            if node is None:
+                raise not_found(f"Path ({path}) doesn't exist.")
+            if node.kind != "FILE":
+                raise invalid(f"Path ({path}) is a folder; export it in DBC format.")
+            data = node.data
+        if not direct:
+            return {"content": base64.b64encode(data).decode(), "file_type": path.rsplit(".", 1)[-1]}
+        return (200, data, {"Content-Type": "application/octet-stream"})
 
     def delete(self, raw_path: str, recursive: bool) -> None:
         path = self._checked(raw_path)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import jobspec, secrets
+from lakeflow_databricks_target import jobspec, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_databricks_target.transport import ReplyLost
 from lakeflow_host import JobSpec, LakeflowError
@@ -25,6 +25,10 @@ def create(client: Any, spec: JobSpec, libraries: list[str], user: str, options:
     """The new job's id. The --env-var values go to the secret scope first; if anything after
     that fails, they are deleted again."""
     host = client.config.host
+    runtime = upload.check_runtime(upload.wheel_infos(client, spec.artifact), options)
+    if runtime is not None:  # the default cannot install these wheels; the newest that can
+        key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
+        options = {**options, key: runtime}
     # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
     jobspec.job_settings(spec, libraries, None, host, user, options)
     stored = secrets.store(client, spec.env, user, options)
