@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from databricks_server import USER, DatabricksServer
 from dbx_helpers import TOKEN, finished, task_lines
+from lakeflow_databricks_target.secrets import default_scope
 
 import lakeflow_host as lf
-from lakeflow_databricks_target.secrets import default_scope
 from lakeflow_host import RunState
 
 CANARY = "canary-7f3a9c-do-not-leak"
