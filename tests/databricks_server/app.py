@@ -38,7 +38,7 @@ class Faults:
     p429: float = 0.0  # share answered 429 REQUEST_LIMIT_EXCEEDED with Retry-After
     retry_after: int = 1  # seconds, sent in Retry-After (the SDK honours integers only)
     p_drop_run_now: float = 0.0  # share of run-now calls committed and then left without a reply
-    p_drop_create: float = 0.0  # share of jobs/create calls committed and then left without a reply
+    drop_creates: int = 0  # how many of the next jobs/create calls are committed, then left without a reply
     paths: tuple[str, ...] = ("/api/",)  # prefixes the 503/429 faults apply to
     seed: int = 1234
     _rng: random.Random = field(init=False, repr=False)
@@ -242,9 +242,11 @@ class DatabricksServer:
             result = self._dispatch(method, path, query, raw, req.headers.get("Content-Type") or "")
         except ApiError as err:
             return req.reply(rec, err.status, err.body(), err.headers)
-        if (path == "/api/2.2/jobs/run-now" and faults.roll(faults.p_drop_run_now)) or (
-            path == "/api/2.2/jobs/create" and faults.roll(faults.p_drop_create)
-        ):
+        if path == "/api/2.2/jobs/create" and faults.drop_creates > 0:
+            faults.drop_creates -= 1
+            rec.status = -1
+            return req.drop()
+        if path == "/api/2.2/jobs/run-now" and faults.roll(faults.p_drop_run_now):
             # Commit then drop: the run or job exists, the client sees a dropped connection.
             rec.status = -1
             return req.drop()

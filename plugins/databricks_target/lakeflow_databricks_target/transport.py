@@ -65,8 +65,8 @@ def silent_error(host: str, bound: float) -> LakeflowError:
 class _Notice:
     """Prints one stderr line if a wait lasts longer than NOTICE_AFTER_S."""
 
-    def __init__(self, text: str):
-        self._timer = threading.Timer(NOTICE_AFTER_S, lambda: print(f"lakeflow: {text}", file=sys.stderr, flush=True))
+    def __init__(self, text: str, bound: float):
+        self._timer = threading.Timer(min(NOTICE_AFTER_S, bound / 2), lambda: print(f"lakeflow: {text}", file=sys.stderr, flush=True))
         self._timer.daemon = True
 
     def __enter__(self) -> _Notice:
@@ -85,7 +85,7 @@ def probe(host: str, bound: float) -> None:
     url = host.rstrip("/") + "/.well-known/databricks-config"
     waiting = f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)"
     try:
-        with _Notice(waiting), requests.Session() as session:
+        with _Notice(waiting, bound), requests.Session() as session:
             session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False).close()
     except requests.Timeout as exc:
         if isinstance(exc, requests.ConnectTimeout):
@@ -158,7 +158,7 @@ def install(session: Any, host: str, bound: float) -> Watch:
         kwargs["timeout"] = (CONNECT_TIMEOUT_S, max(0.5, min(read or remaining, remaining)))
         started = time.monotonic()
         try:
-            with _Notice(f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)"):
+            with _Notice(f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)", bound):
                 response = send(request, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             path = urlsplit(request.url).path
