@@ -66,7 +66,9 @@ def _admits(requires: str, python: str) -> bool:
         # The newest patch release stands for the minor version, as on the runtime.
         return f"{python}.99" in SpecifierSet(requires) or f"{python}.0" in SpecifierSet(requires)
     except InvalidSpecifier:
-        raise LakeflowError(f"Requires-Python {requires!r} is not a valid version specifier; fix it in pyproject.toml") from None
+        raise LakeflowError(
+            f"Requires-Python {requires!r} is not a valid version specifier; fix it in pyproject.toml"
+        ) from None
 
 
 def inspect(name: str, data: bytes) -> WheelInfo:

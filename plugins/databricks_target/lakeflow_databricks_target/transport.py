@@ -66,7 +66,9 @@ class _Notice:
     """Prints one stderr line if a wait lasts longer than NOTICE_AFTER_S."""
 
     def __init__(self, text: str, bound: float):
-        self._timer = threading.Timer(min(NOTICE_AFTER_S, bound / 2), lambda: print(f"lakeflow: {text}", file=sys.stderr, flush=True))
+        self._timer = threading.Timer(
+            min(NOTICE_AFTER_S, bound / 2), lambda: print(f"lakeflow: {text}", file=sys.stderr, flush=True)
+        )
         self._timer.daemon = True
 
     def __enter__(self) -> _Notice:
