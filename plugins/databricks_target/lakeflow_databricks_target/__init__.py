@@ -10,6 +10,8 @@ Options (``-o key=value``; ``--profile`` is on every command):
   queue               false: do not queue runs over max_concurrent_runs (Databricks then SKIPS them)
   secret_scope        secret scope holding --env-var values [lakeflow-<hash of your user name>]
   data_security_mode  cluster access mode [SINGLE_USER]
+  run_as              identity the job runs as; gets READ on the secret scope
+  response_timeout    seconds without an answer before giving up [60; LAKEFLOW_DATABRICKS_RESPONSE_TIMEOUT]
 
 databricks-sdk is imported lazily, inside the hooks, so other targets never load it.
 """

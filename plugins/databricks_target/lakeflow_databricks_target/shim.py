@@ -69,26 +69,32 @@ def _decode(arg):
 def _secret_reader():
     # Databricks Runtime 13.1+ bundles databricks-sdk (its README), and on a cluster
     # databricks.sdk.runtime's dbutils is the runtime's own, which checks READ of the run-as
-    # identity (SDK docs, "Interaction with dbutils"). Without it: the Secrets API's secrets/get,
-    # the call dbutils makes, with the credentials the runtime put in the environment.
+    # identity (SDK docs, "Interaction with dbutils"). Failing that: the Secrets API's secrets/get,
+    # the call dbutils makes, with credentials the runtime put in the environment.
     try:
         from databricks.sdk.runtime import dbutils
-
-        if dbutils is not None:
-            return lambda scope, key: dbutils.secrets.get(scope=scope, key=key)
     except Exception:
-        pass
+        dbutils = None
     host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
-    if not (host and token):
-        raise SystemExit("lakeflow: cannot read --env-var values: neither dbutils nor Databricks credentials here")
 
-    def get(scope, key):
+    def rest(scope, key):
         query = urllib.parse.urlencode({{"scope": scope, "key": key}})
         request = urllib.request.Request(
             host.rstrip("/") + "/api/2.0/secrets/get?" + query, headers={{"Authorization": "Bearer " + token}}
         )
         with urllib.request.urlopen(request, timeout=60) as reply:
             return base64.b64decode(json.load(reply)["value"]).decode("utf-8")
+
+    def get(scope, key):
+        if dbutils is not None:
+            try:
+                return dbutils.secrets.get(scope=scope, key=key)
+            except Exception:
+                if not (host and token):
+                    raise
+        if not (host and token):
+            raise RuntimeError("neither dbutils nor Databricks credentials are available here")
+        return rest(scope, key)
 
     return get
 
