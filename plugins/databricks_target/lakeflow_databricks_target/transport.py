@@ -163,13 +163,13 @@ def install(session: Any, host: str, bound: float) -> Watch:
             with _Notice(f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)", bound):
                 response = send(request, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            path = urlsplit(request.url).path
-            if request.method == "POST" and path in UNREPEATABLE_POSTS:
-                raise ReplyLost(f"no reply to POST {path}") from exc
             if watch.unanswered(started):
                 if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                     raise _unreachable(host, _reason(exc)) from None
                 raise silent_error(host, bound) from None
+            path = urlsplit(request.url).path
+            if request.method == "POST" and path in UNREPEATABLE_POSTS:
+                raise ReplyLost(f"no reply to POST {path}") from exc
             raise
         watch.answered()
         return response
