@@ -120,6 +120,7 @@ def test_printed_values_are_redacted_on_classic_and_serverless(
     logs = lf.get_run_logs(run.run_id, target="databricks")
     assert task_lines(logs.text)["CANARY_SHA256"] == hashlib.sha256(CANARY.encode()).hexdigest()  # it arrived
     assert "LEAKED=[REDACTED]" in logs.text and "on stderr: [REDACTED]" in logs.text
+    assert "SPLIT=[REDACTED]" in logs.text
     assert "could not connect with [REDACTED]" in (logs.error or "")
     for text in (logs.text, logs.error or "", logs.error_trace or "", json.dumps(dbx.jobs.all_jobs())):
         assert CANARY not in text
