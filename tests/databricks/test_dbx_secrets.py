@@ -138,3 +138,25 @@ def test_a_failed_create_job_leaves_no_secrets(
     assert dbx.secrets.scope_names() and not [
         s for s in dbx.secrets.scope_names() if dbx.secrets.keys(s)
     ]  # ...and deleted
+
+
+def test_the_run_as_identity_reads_the_values_only_with_its_grant(
+    two_users: DatabricksServer, dbx_project: lf.Artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job runs as the second user: the shim reads the values with that identity's READ."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    job = _job_with_env(dbx_project, "for-the-other-identity", monkeypatch, run_as=SECOND_USER)
+    w = WorkspaceClient(config=Config(host=two_users.host, token=TOKEN, retry_timeout_seconds=10))
+    settings = {**w.jobs.get(int(job.job_id)).settings.as_dict(), "run_as": {"user_name": SECOND_USER}}
+    as_other = str(w.api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"])
+    run = lf.trigger_run(as_other, ["x"], target="databricks")
+    assert finished([run.run_id])[0].state is RunState.SUCCEEDED
+    text = lf.get_run_logs(run.run_id, target="databricks").text
+    assert task_lines(text)["CANARY_SHA256"] == hashlib.sha256(b"for-the-other-identity").hexdigest()
+    w.secrets.delete_acl(default_scope(USER), SECOND_USER)
+    refused = lf.trigger_run(as_other, ["x"], target="databricks")
+    assert finished([refused.run_id])[0].state is RunState.FAILED
+    logs = lf.get_run_logs(refused.run_id, target="databricks")
+    assert "needs READ" in (logs.text + (logs.error or "")) and "for-the-other-identity" not in logs.text

@@ -77,14 +77,15 @@ def _make_client(options: Mapping[str, str]) -> Any:
     if profile:
         _check_profile_conflict(profile)
     try:
-        host = _OfflineConfig(profile=profile).host
+        offline = _OfflineConfig(profile=profile)
     except ValueError as exc:
         raise LakeflowError(_config_problem(str(exc), profile)) from None
+    host = offline.host
     if not host:
         raise LakeflowError(_config_problem("cannot configure default credentials", profile))
     # Before the SDK's own first request (host metadata, in Config()), which would wait up to
     # http_timeout_seconds on a workspace that accepts connections but never answers.
-    transport.probe(host, bound)
+    transport.probe(host, bound, verify=not offline.skip_verify)
     try:
         cfg = Config(profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S)
     except ValueError as exc:

@@ -79,7 +79,7 @@ class _Notice:
         self._timer.cancel()
 
 
-def probe(host: str, bound: float) -> None:
+def probe(host: str, bound: float, verify: bool = True) -> None:
     """Fail in seconds, with one line, when the workspace is unreachable or does not answer.
     Any HTTP answer counts (the host-metadata path answers 404 on many workspaces)."""
     import requests
@@ -88,7 +88,7 @@ def probe(host: str, bound: float) -> None:
     waiting = f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)"
     try:
         with _Notice(waiting, bound), requests.Session() as session:
-            session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False).close()
+            session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False, verify=verify).close()
     except requests.Timeout as exc:
         if isinstance(exc, requests.ConnectTimeout):
             raise _unreachable(host, "connection timed out") from None
