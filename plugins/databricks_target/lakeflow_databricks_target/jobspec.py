@@ -13,9 +13,10 @@ TASK_KEY = "lakeflow_task"
 DEFAULT_SPARK_VERSION = "15.4.x-scala2.12"
 #: Databricks allows at most 1000; its default of 1 silently SKIPS every concurrent run-now.
 DEFAULT_MAX_CONCURRENT_RUNS = 1000
-#: Serverless environment 4: Python 3.12.3, released 2025-08-13, supported three years (Databricks
-#: docs, serverless environment versions). 2 (Python 3.11) is the oldest still supported; 5 exists
-#: too, but 4 is what workspaces have had longest.
+#: Serverless environment 4: Python 3.12.3, released 2025-08-13, each version supported for three
+#: years (Databricks docs, serverless environment versions; fact sheet RW-15). 2 is Python 3.11 and
+#: the oldest one in use; 5 (2026-02-25) is newer, but 4 is current and supported longer than 3.
+#: compat.py falls back to 3 or 2 for wheels that need another Python.
 DEFAULT_ENVIRONMENT_VERSION = "4"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
