@@ -289,6 +289,14 @@ class Compute:
                     "_ and -, at most 63 characters."
                 )
 
+    def spark_version_of(self, task: dict) -> str | None:
+        """The runtime the task's cluster runs: its own, its policy's, or the existing cluster's."""
+        if task.get("existing_cluster_id"):
+            return (self.clusters.get(task["existing_cluster_id"]) or {}).get("spark_version")
+        if "new_cluster" in task:
+            return self.effective(task["new_cluster"]).get("spark_version")
+        return None
+
     def run_start_problem(self, task: dict, run_as: str) -> str | None:
         """Why the task's cluster cannot run as ``run_as``, checked when a run starts."""
         if task.get("existing_cluster_id"):

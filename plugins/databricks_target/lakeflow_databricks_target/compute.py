@@ -39,23 +39,12 @@ SINGLE_NODE_TAGS = {"ResourceClass": "SingleNode"}
 _CACHE_TTL_S = 7 * 24 * 3600
 _CLUSTER_OPTIONS = ("policy_id", "instance_pool_id", "single_node", "node_type", "spark_version", "data_security_mode")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
-    """A yes/no option, given as a bool (typed options) or a string (-o key=value)."""
+    """A declared bool option: the host has already converted it."""
     value = options.get(key)
-    if isinstance(value, bool):
-        return value
-    if value is None or value == "":
-        return default
-    word = str(value).strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise LakeflowError(f"-o {key}={value} is not a yes/no value; use -o {key}=true or -o {key}=false")
+    return default if value is None else bool(value)
 
 
 def text(options: Mapping[str, Any], key: str) -> str | None:
@@ -64,16 +53,9 @@ def text(options: Mapping[str, Any], key: str) -> str | None:
 
 
 def timeout_seconds(options: Mapping[str, Any]) -> int | None:
+    """The declared int option `timeout` (at least 1, checked by the host)."""
     value = options.get("timeout")
-    if value is None or value == "":
-        return None
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        seconds = 0
-    if isinstance(value, bool) or seconds < 1:
-        raise LakeflowError(f"-o timeout={value} is not a number of seconds; use e.g. -o timeout=3600")
-    return seconds
+    return None if value is None else int(value)
 
 
 def access_mode(value: str) -> str:
@@ -146,9 +128,6 @@ def check_options(spec: JobSpec, options: Mapping[str, Any]) -> None:
     mode = text(options, "data_security_mode")
     if mode:
         access_mode(mode)
-    if text(options, "run_as") is not None:
-        run_as(text(options, "run_as") or "")
-    timeout_seconds(options)
 
 
 def task_compute(client: Any, spec: JobSpec, options: Mapping[str, Any]) -> dict:
@@ -203,7 +182,36 @@ def task_compute(client: Any, spec: JobSpec, options: Mapping[str, Any]) -> dict
     return {"new_cluster": cluster}
 
 
+def default_runtime(client: Any, options: Mapping[str, Any]) -> str | None:
+    """The runtime a classic job cluster gets when --spark-version is not given: the policy's,
+    else the workspace's latest LTS. None on serverless."""
+    if flag(options, "serverless", False):
+        return None
+    pinned = text(options, "spark_version")
+    if pinned:
+        return pinned
+    policy_id = text(options, "policy_id")
+    if policy_id:
+        rule = _policy_definition(client, policy_id).get("spark_version") or {}
+        value = rule.get("value", rule.get("defaultValue"))
+        if value:
+            return str(value)
+    return workspace_defaults(client)["spark_version"]
+
+
+_policies: dict[tuple[int, str], dict] = {}
+
+
 def _policy_definition(client: Any, policy_id: str) -> dict:
+    """The policy's definition (attribute path -> rule), to leave to it what it sets; read once
+    per client and policy."""
+    key = (id(client), policy_id)
+    if key not in _policies:
+        _policies[key] = _read_policy(client, policy_id)
+    return _policies[key]
+
+
+def _read_policy(client: Any, policy_id: str) -> dict:
     """The policy's definition (attribute path -> rule), to leave to it what it sets."""
     from databricks.sdk.errors import DatabricksError
 
