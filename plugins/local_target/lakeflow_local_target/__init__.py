@@ -45,6 +45,7 @@ def create_job(target: str, spec: JobSpec) -> Job | None:
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
+        envs.check_python(main)
         envs.prepare_env(root, main, companions)  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
     db = store.connect(root)
