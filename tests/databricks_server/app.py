@@ -141,6 +141,7 @@ class DatabricksServer:
             ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
             ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
             ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),
+            ("GET", "/api/2.0/workspace/export"): lambda q, b: ws.export(q),
             ("POST", "/api/2.0/workspace/delete"): lambda q, b: ws.delete(b.get("path"), bool(b.get("recursive"))),
             ("POST", "/api/2.0/secrets/scopes/create"): lambda q, b: sec.create_scope(b),
             ("GET", "/api/2.0/secrets/scopes/list"): lambda q, b: sec.list_scopes(),

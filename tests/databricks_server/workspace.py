@@ -122,6 +122,23 @@ class Workspace:
             ]
         return {"objects": objects} if objects else {}
 
+    def export(self, query: dict):
+        """workspace/export of a file. ``direct_download=true`` (what the SDK's ``download`` sends,
+        databricks/sdk/mixins/workspace.py) answers the raw bytes, else JSON with base64
+        ``content`` (service/workspace.py ExportResponse). A missing path is
+        RESOURCE_DOES_NOT_EXIST (the ``export`` docstring). CHOICE: folders are not exported."""
+        path = self._checked(query.get("path"))
+        with self._lock:
+            node = self._nodes.get(path)
+            if node is None:
+                raise not_found(f"Path ({path}) doesn't exist.")
+            if node.kind != "FILE":
+                raise invalid(f"This test server exports files only, not {node.kind} {path}.")
+            data = node.data
+        if query.get("direct_download") == "true":
+            return (200, data, {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))})
+        return {"content": base64.b64encode(data).decode(), "file_type": path.rsplit(".", 1)[-1]}
+
     def delete(self, raw_path: str, recursive: bool) -> None:
         path = self._checked(raw_path)
         with self._lock:

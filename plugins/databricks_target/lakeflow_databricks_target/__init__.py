@@ -36,6 +36,7 @@ from lakeflow_host import (
 # Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
 convert = lazy_module("lakeflow_databricks_target.convert")
 jobspec = lazy_module("lakeflow_databricks_target.jobspec")
+pins = lazy_module("lakeflow_databricks_target.pins")
 upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
 _client = lazy_module("lakeflow_databricks_target.client")
@@ -95,6 +96,7 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | 
     jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
     refs = jobspec.store_env(client, spec, options)
     settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
+    settings = pins.apply(settings, pins.read(client, spec.artifact))
     with _client.api_errors(f"create job {spec.name}"):
         job_id = client.jobs.create(**jobspec.typed(settings)).job_id
         job = client.jobs.get(job_id)

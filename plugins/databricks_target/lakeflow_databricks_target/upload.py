@@ -35,7 +35,7 @@ def home(client: Any) -> str:
 def upload(client: Any, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact:
     if artifact.kind != "wheel":
         raise LakeflowError(f"the databricks target runs wheels, not {artifact.kind} files; build with --builder uv")
-    found = bundle(artifact.path, artifact.companions, artifact.package)
+    found = bundle(artifact.path, artifact.companions, artifact.package, artifact.requirements)
     volume = (options.get("volume") or "").rstrip("/")
     if volume:
         if not _VOLUME.match(volume):
