@@ -89,8 +89,6 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / STAMP
     lock = pins.find_lock(project)
-    if lock is None:
-        pins.say_unpinned(project)
     # The lock is an input: a changed pin rebuilds, and a stale lock is caught before a build.
     outside = [lock] if lock is not None and not lock.is_relative_to(project.root) else []
     digest = input_hash([p.root for p in (project, *deps)], out.resolve(), outside)
@@ -98,6 +96,8 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
         reused = _reuse(stamp, digest)
         if reused:
             main, companions, requirements = reused
+            if lock is None:
+                pins.say_unpinned(project)
             return Artifact(
                 main, "wheel", project.name, _version_of(main), companions, NAME, built=False, requirements=requirements
             )
@@ -121,6 +121,8 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
         )
         + "\n"
     )
+    if lock is None:  # after the build, so that a failing build stays one line
+        pins.say_unpinned(project)
     return Artifact(
         main, "wheel", project.name, _version_of(main), companions, NAME, built=True, requirements=requirements
     )
