@@ -90,7 +90,9 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
     stamp = out / STAMP
     lock = pins.find_lock(project)
     # The lock is an input: a changed pin rebuilds, and a stale lock is caught before a build.
-    outside = [lock] if lock is not None and not lock.is_relative_to(project.root) else []
+    outside = []
+    if lock is not None and not lock.is_relative_to(project.root):
+        outside = [p for p in (lock, lock.parent / "pyproject.toml") if p.is_file()]
     digest = input_hash([p.root for p in (project, *deps)], out.resolve(), outside)
     if str(options.get("rebuild", "")).lower() not in ("1", "true", "yes"):
         reused = _reuse(stamp, digest)
