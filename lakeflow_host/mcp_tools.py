@@ -31,7 +31,6 @@ from lakeflow_host.mcp_shapes import (
     JobList,
     MaxConcurrent,
     MaxWorkers,
-    Options,
     PluginList,
     Progress,
     ProjectDir,
@@ -44,6 +43,7 @@ from lakeflow_host.mcp_shapes import (
     in_thread,
     job_text,
     lakeflow_errors,
+    options_parameter,
     plain_options,
     run_text,
     started_table,
@@ -58,6 +58,9 @@ from lakeflow_host.types import (
     RunLogs,
     TriggerFailure,
 )
+
+#: Built from the installed plugins' declarations when the server starts.
+Options = options_parameter()
 
 # -- the tools ----------------------------------------------------------------------------------
 

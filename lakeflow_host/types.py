@@ -223,6 +223,8 @@ class PluginInfo:
     targets: tuple[str, ...]
     distribution: str | None
     version: str | None
+    #: What it declares, with every option: its :class:`BuilderInfo` and :class:`TargetInfo` values.
+    provides: tuple[BuilderInfo | TargetInfo, ...] = ()
 
 
 def to_jsonable(value: Any) -> Any:
@@ -234,6 +236,8 @@ def to_jsonable(value: Any) -> Any:
         return out
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, type):  # an Option's type
+        return value.__name__
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):

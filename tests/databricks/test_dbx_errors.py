@@ -76,7 +76,9 @@ def test_bad_options(
     wheel = str(dbx_project.path)
     assert "Unity Catalog volume" in one_line_error(cli("upload-wheel", wheel, "-o", "volume=/tmp/x", check=False))
     remote = lf.upload_wheel(dbx_project, target="databricks").path
-    assert "yes/no" in one_line_error(cli("create-job", "j", "dbx-task", remote, "-o", "serverless=maybe", check=False))
+    assert "takes true or false" in one_line_error(
+        cli("create-job", "j", "dbx-task", remote, "-o", "serverless=maybe", check=False)
+    )
     assert "1 to 1000" in one_line_error(
         cli("create-job", "j", "dbx-task", remote, "--max-concurrent-runs", "5000", check=False)
     )

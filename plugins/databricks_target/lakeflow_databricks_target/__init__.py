@@ -1,15 +1,6 @@
 """The ``databricks`` target: runs a wheel's ``lakeflow-task`` on Databricks job clusters.
 
-Options (``-o key=value``; ``--profile`` is on every command):
-  profile             ~/.databrickscfg profile (else DATABRICKS_* env vars, else DEFAULT)
-  volume              /Volumes/<catalog>/<schema>/<volume> to upload to, instead of workspace files
-  spark_version       cluster runtime [15.4.x-scala2.12]
-  node_type           cluster node type [by cloud: m5d.large, Standard_D4ds_v5, n2-standard-4]
-  serverless          true: serverless jobs compute, wheels in the task's environment
-  environment_version serverless environment version [2]
-  queue               false: do not queue runs over max_concurrent_runs (Databricks then SKIPS them)
-  secret_scope        secret scope holding --env-var values [lakeflow]
-  data_security_mode  cluster access mode [SINGLE_USER]
+Its options are declared in :mod:`lakeflow_databricks_target.options`.
 
 databricks-sdk is imported lazily, inside the hooks, so other targets never load it.
 """
@@ -19,7 +10,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from lakeflow_databricks_target.options import OPTIONS
 from lakeflow_host import (
     Artifact,
     Job,
@@ -29,6 +22,7 @@ from lakeflow_host import (
     Run,
     RunLogs,
     RunState,
+    TargetInfo,
     hookimpl,
     lazy_module,
 )
@@ -57,19 +51,22 @@ def _number(value: str, what: str = "run") -> int:
 
 
 @hookimpl
-def target_names() -> list[str]:
-    return [NAME]
+def targets() -> list[TargetInfo]:
+    # Runs take minutes and run-now requests gain from being in flight together; poll gently.
+    return [
+        TargetInfo(
+            NAME, OPTIONS, "Databricks jobs (classic clusters or serverless)", triggers_in_flight=16, poll_interval=2.0
+        )
+    ]
 
 
 @hookimpl
-def default_target(options: Mapping[str, str]) -> str | None:
-    return NAME if _config.workspace_configured(options) else None
+def target_is_configured(options: Mapping[str, Any]) -> bool:
+    return _config.workspace_configured(options)
 
 
 @hookimpl
-def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact | None:
-    if target != NAME:
-        return None
+def upload_artifact(artifact: Artifact, options: Mapping[str, Any]) -> RemoteArtifact:
     if artifact.kind != "wheel":
         # python_wheel_task installs wheels; a PEX is no library a cluster can install.
         raise LakeflowError(
@@ -80,9 +77,7 @@ def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str])
 
 
 @hookimpl
-def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | None:
-    if target != NAME:
-        return None
+def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
     client = _client.workspace_client(options)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
@@ -131,9 +126,7 @@ def _check_lakeflow_job(client, job_id: int) -> None:
 
 
 @hookimpl
-def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
-    if target != NAME:
-        return None
+def get_job(job_id: str, options: Mapping[str, Any]) -> Job:
     client = _client.workspace_client(options)
     with _client.api_errors(f"get job {job_id}"):
         job = client.jobs.get(_number(job_id, "job"))
@@ -143,9 +136,7 @@ def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
 
 
 @hookimpl
-def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
-    if target != NAME:
-        return None
+def list_jobs(options: Mapping[str, Any]) -> list[Job]:
     client = _client.workspace_client(options)
     with _client.api_errors("list jobs"):
         jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
@@ -154,9 +145,7 @@ def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
 
 
 @hookimpl
-def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run:
     number = _number(job_id, "job")
     params = shim.encode_args(tuple(args))
     client = _client.workspace_client(options)
@@ -172,9 +161,7 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
 
 
 @hookimpl
-def list_runs(target: str, job_id: str | None, options: Mapping[str, str]) -> list[Run] | None:
-    if target != NAME:
-        return None
+def list_job_runs(job_id: str | None, options: Mapping[str, Any]) -> list[Run]:
     client = _client.workspace_client(options)
     if job_id is not None:
         number = _number(job_id, "job")
@@ -196,16 +183,12 @@ def _fetch_run(client, run_id: str):
 
 
 @hookimpl
-def get_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def get_run(run_id: str, options: Mapping[str, Any]) -> Run:
     return convert.to_run(_fetch_run(_client.workspace_client(options), run_id))
 
 
 @hookimpl
-def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLogs | None:
-    if target != NAME:
-        return None
+def get_run_logs(run_id: str, options: Mapping[str, Any]) -> RunLogs:
     client = _client.workspace_client(options)
     run = _fetch_run(client, run_id)
     state, message = convert.run_state(run)
@@ -238,9 +221,7 @@ def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLog
 
 
 @hookimpl
-def cancel_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def cancel_run(run_id: str, options: Mapping[str, Any]) -> Run:
     client = _client.workspace_client(options)
     number = _number(run_id)
     with _client.api_errors(f"cancel run {run_id}"):

@@ -23,8 +23,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def flag(options: Mapping[str, str], key: str, default: bool) -> bool:
+def flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
     value = options.get(key)
+    if isinstance(value, bool):  # declared options arrive converted
+        return value
     if value is None or value == "":
         return default
     if value.lower() in _TRUE:

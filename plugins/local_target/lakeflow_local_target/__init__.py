@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs, RunState, hookimpl, lazy_module
+from lakeflow_host import (
+    Artifact,
+    Job,
+    JobSpec,
+    RemoteArtifact,
+    Run,
+    RunLogs,
+    RunState,
+    TargetInfo,
+    hookimpl,
+    lazy_module,
+)
 from lakeflow_local_target import procs, store
 
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
@@ -25,21 +36,20 @@ _LOG_LIMIT = 10 * 1024 * 1024
 
 
 @hookimpl
-def target_names() -> list[str]:
-    return [NAME]
+def targets() -> list[TargetInfo]:
+    # SQLite serializes the inserts anyway; one trigger at a time keeps run ids in input order.
+    return [
+        TargetInfo(NAME, (), "runs on this machine: no account, no server", triggers_in_flight=1, poll_interval=0.2)
+    ]
 
 
 @hookimpl
-def upload_artifact(target: str, artifact: Artifact) -> RemoteArtifact | None:
-    if target != NAME:
-        return None
+def upload_artifact(artifact: Artifact) -> RemoteArtifact:
     return envs.upload(store.home(), artifact)
 
 
 @hookimpl
-def create_job(target: str, spec: JobSpec) -> Job | None:
-    if target != NAME:
-        return None
+def create_job(spec: JobSpec) -> Job:
     root = store.home()
     main, companions = envs.artifact_files(root, spec.artifact)
     kind = "pex" if main.suffix == ".pex" else "wheel"
@@ -56,30 +66,18 @@ def create_job(target: str, spec: JobSpec) -> Job | None:
 
 
 @hookimpl
-def get_job(target: str, job_id: str) -> Job | None:
-    if target != NAME:
-        return None
+def get_job(job_id: str) -> Job:
     return store.to_job(store.job_row(store.connect(store.home()), job_id))
 
 
 @hookimpl
-def list_jobs(target: str) -> list[Job] | None:
-    if target != NAME:
-        return None
+def list_jobs() -> list[Job]:
     db = store.connect(store.home())
     return [store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs ORDER BY id DESC")]
 
 
 @hookimpl
-def trigger_concurrency(target: str) -> int | None:
-    # SQLite serializes the inserts anyway; one at a time keeps run ids in input order.
-    return 1 if target == NAME else None
-
-
-@hookimpl
-def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
-    if target != NAME:
-        return None
+def trigger_run(job_id: str, args: Sequence[str]) -> Run:
     root = store.home()
     db = store.connect(root)
     job = store.job_row(db, job_id)
@@ -124,9 +122,7 @@ def _fresh_rows(sql: str, params: tuple) -> list:
 
 
 @hookimpl
-def list_runs(target: str, job_id: str | None) -> list[Run] | None:
-    if target != NAME:
-        return None
+def list_job_runs(job_id: str | None) -> list[Run]:
     if job_id is None:
         return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())]
     job = store.job_row(store.connect(store.home()), job_id)
@@ -134,19 +130,15 @@ def list_runs(target: str, job_id: str | None) -> list[Run] | None:
 
 
 @hookimpl
-def get_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def get_run(run_id: str) -> Run:
     row = store.run_row(store.connect(store.home()), run_id)
     return store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
 
 
 @hookimpl
-def get_run_logs(target: str, run_id: str) -> RunLogs | None:
-    if target != NAME:
-        return None
+def get_run_logs(run_id: str) -> RunLogs:
     root = store.home()
-    run = get_run(target, run_id)
+    run = get_run(run_id)
     path = store.log_path(root, run.run_id)
     text, truncated = "", False
     if path.exists():
@@ -165,9 +157,7 @@ def get_run_logs(target: str, run_id: str) -> RunLogs | None:
 
 
 @hookimpl
-def cancel_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def cancel_run(run_id: str) -> Run:
     db = store.connect(store.home())
     with store.transaction(db):
         row = store.run_row(db, run_id)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from lakeflow_host import Artifact, LakeflowError, uv_binary
 from lakeflow_uv_builder import NAME, pins
@@ -81,7 +82,7 @@ def _reuse(stamp: Path, digest: str) -> tuple[Path, tuple[Path, ...], Path | Non
     return None
 
 
-def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]) -> Artifact:
+def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, Any]) -> Artifact:
     """Build the project and its path dependencies, unless the inputs are unchanged."""
     project = load_project(project_dir, need_entry_point=True)
     deps = path_dependencies(project)
@@ -94,7 +95,7 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
     if lock is not None and not lock.is_relative_to(project.root):
         outside = [p for p in (lock, lock.parent / "pyproject.toml") if p.is_file()]
     digest = input_hash([p.root for p in (project, *deps)], out.resolve(), outside)
-    if str(options.get("rebuild", "")).lower() not in ("1", "true", "yes"):
+    if not options.get("rebuild"):
         reused = _reuse(stamp, digest)
         if reused:
             main, companions, requirements = reused
