@@ -27,10 +27,8 @@ def locked_app(tmp_path_factory: pytest.TempPathFactory) -> lf.Artifact:
     ids=["classic", "serverless", "classic-volume"],
 )
 def test_run_uses_the_locked_versions(dbx_env, dbx: DatabricksServer, locked_app: lf.Artifact, serverless, volume):
-    options = {"serverless": "true"} if serverless else {}
-    if volume:
-        options["volume"] = volume
-    remote = lf.upload_wheel(locked_app, target="databricks", options=options)
+    remote = lf.upload_wheel(locked_app, target="databricks", options={"volume": volume} if volume else {})
+    options = {"serverless": True} if serverless else {}
     job = lf.create_job("locked", locked_app.package, remote.path, target="databricks", options=options)
     run = lf.trigger_run(job.job_id, ["x"], target="databricks")
     [done] = finished([run.run_id], timeout=180)

@@ -31,7 +31,10 @@ def read(client: Any, artifact: str) -> list[str]:
             if path.startswith("/Volumes/"):
                 data = client.files.download(path).contents.read()
             else:
-                data = client.workspace.download(path[len("/Workspace") :]).read()
+                from databricks.sdk.service.workspace import ExportFormat
+
+                # AUTO exports a workspace file as the file it is (SDK mixins/workspace.py download).
+                data = client.workspace.download(path[len("/Workspace") :], format=ExportFormat.AUTO).read()
         except NotFound:
             return []
     lines = (line.strip() for line in data.decode("utf-8").splitlines())
