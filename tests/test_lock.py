@@ -81,6 +81,13 @@ def test_ignored_files_do_not_rebuild_but_tracked_edits_do(home, tmp_path):
     (project / "scratch" / "notes.txt").write_text("stray")
     (project / "run.log").write_text("noise")
     assert lf.build_wheel(project).built is False
+    # A deeper .gitignore re-includes what an outer one ignores, as in git.
+    (project / "src" / ".gitignore").write_text("!kept.log\n")
+    assert lf.build_wheel(project).built is True  # a new tracked file: the .gitignore itself
+    (project / "src" / "kept.log").write_text("tracked")
+    assert lf.build_wheel(project).built is True
+    (project / "src" / "other.log").write_text("still ignored")
+    assert lf.build_wheel(project).built is False
     task = project / "src" / "lakeflow_testtask" / "task.py"
     task.write_text(task.read_text() + "\n# edited\n")
     assert lf.build_wheel(project).built is True

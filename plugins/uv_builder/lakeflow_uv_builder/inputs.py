@@ -60,11 +60,15 @@ def _outer_rules(root: Path) -> _Rules:
 
 
 def _ignored(path: Path, is_dir: bool, rules: _Rules) -> bool:
+    """As git decides: the last matching pattern wins, and a deeper ``.gitignore`` (later in
+    ``rules``) overrides an outer one, so ``!keep.log`` below re-includes what ``*.log`` above ignored."""
+    ignored = False
     for base, spec in rules:
         relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
-        if spec.match_file(relative):
-            return True
-    return False
+        verdict = spec.check_file(relative).include  # True: ignored, False: negated, None: no match
+        if verdict is not None:
+            ignored = verdict
+    return ignored
 
 
 def input_hash(roots: Iterable[Path], skip: Path, extra_files: Iterable[Path] = ()) -> str:
