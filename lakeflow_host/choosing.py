@@ -38,7 +38,7 @@ def resolve_builder(builder: str | None = None) -> str:
 
 def resolve_target(target: str | None = None, options: Options | None = None) -> str:
     """The target to use: the argument, else ``$LAKEFLOW_TARGET``, else the one target that says
-    it is configured (Databricks when a workspace is), else ``local``; checked."""
+    it is configured (e.g. a workspace), else ``local``; checked."""
     host = get_host()
     name = target or os.environ.get(TARGET_ENV)
     if name:

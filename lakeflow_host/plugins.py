@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -17,6 +16,9 @@ GROUP = "lakeflow"
 DISABLE_ENV = "LAKEFLOW_DISABLE_PLUGINS"
 
 if TYPE_CHECKING:
+    from importlib import metadata
+
+    from lakeflow_host.discovery import EntryPoint
     from lakeflow_host.host import PluginHost
 
 _pm: pluggy.PluginManager | None = None
@@ -38,7 +40,7 @@ def disabled_plugins() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
-def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint]) -> None:
+def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint] | list[EntryPoint]) -> None:
     """Register each entry point's object under the entry point's name, blocking disabled ones."""
     for name in disabled_plugins():
         pm.set_blocked(name)
@@ -71,7 +73,9 @@ def get_plugin_manager() -> pluggy.PluginManager:
     global _pm
     if _pm is None:
         pm = make_plugin_manager()
-        eps = list(metadata.entry_points(group=GROUP))
+        from lakeflow_host.discovery import entry_points
+
+        eps = entry_points()
         if not eps:
             raise LakeflowError(
                 "no lakeflow plugins are installed (lakeflow-host is not installed?); "

@@ -65,7 +65,7 @@ def runs_table(runs: Sequence[Run]) -> str:
 
 def jobs_table(jobs: Sequence[Job]) -> str:
     rows = [
-        [j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_at), j.url or ""]
+        [j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_time), j.url or ""]
         for j in jobs
     ]
     return table(["JOB", "NAME", "PACKAGE", "MAX WORKERS", "MAX CONCURRENT", "CREATED", "URL"], rows)

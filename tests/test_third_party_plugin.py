@@ -363,3 +363,23 @@ def test_misspelled_hookimpl_fails_loudly_naming_the_plugin(home: Path, tmp_path
     error = one_line_error(run(home, "plugins", paths=(site,)))
     assert "plugin 'typo' from lakeflow-typo 0.1 failed to load" in error
     assert "unknown hook 'trigger_runs'" in error
+
+
+def test_entry_points_cached_between_commands_still_see_an_install_and_an_uninstall(home: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def names() -> set[str]:
+        proc = run(home, "plugins", "--json", paths=(site,), env=cache)
+        assert proc.returncode == 0, proc.stderr
+        return {p["name"] for p in json.loads(proc.stdout)}
+
+    assert "late" not in names()
+    assert list((tmp_path / "cache" / "lakeflow").glob("entry-points-*.json"))  # the scan was kept
+    write_distribution(
+        site, "lakeflow-late", "0.1", {"late": "lakeflow_late"}, {"lakeflow_late": CLONE.replace("dryrun", "late")}
+    )
+    assert "late" in names()  # installed after the cache was written: found
+    shutil.rmtree(site / "lakeflow_late-0.1.dist-info")
+    assert "late" not in names()  # and gone once uninstalled

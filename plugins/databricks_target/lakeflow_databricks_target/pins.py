@@ -14,30 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakeflow_databricks_target.client import api_errors
-
 #: The pins' file name inside an upload directory.
 REQUIREMENTS = "requirements.txt"
 
 
 def read(client: Any, artifact: str) -> list[str]:
     """The pins uploaded with ``artifact`` (one requirement a line); none when it has no lock."""
-    from databricks.sdk.errors import NotFound
+    from lakeflow_databricks_target.upload import read_beside
 
-    directory = artifact.rpartition("/")[0]
-    path = f"{directory}/{REQUIREMENTS}"
-    with api_errors(f"read {path}"):
-        try:
-            if path.startswith("/Volumes/"):
-                data = client.files.download(path).contents.read()
-            else:
-                from databricks.sdk.service.workspace import ExportFormat
-
-                # AUTO exports a workspace file as the file it is (SDK mixins/workspace.py download).
-                data = client.workspace.download(path[len("/Workspace") :], format=ExportFormat.AUTO).read()
-        except NotFound:
-            return []
-    lines = (line.strip() for line in data.decode("utf-8").splitlines())
+    data = read_beside(client, artifact, REQUIREMENTS)
+    lines = (line.strip() for line in (data or b"").decode("utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
 
