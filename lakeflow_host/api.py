@@ -204,10 +204,34 @@ def _trigger_many(
     return runs, failures
 
 
-def list_job_runs(job_id: str | None = None, *, target: str | None = None, options: Options | None = None) -> list[Run]:
-    """The job's runs (every lakeflow job's when ``job_id`` is None), newest first."""
+#: How many runs ``list_job_runs`` shows across every lakeflow job when no limit is given.
+DEFAULT_RUNS_LIMIT = 100
+
+
+def list_job_runs(
+    job_id: str | None = None,
+    *,
+    target: str | None = None,
+    options: Options | None = None,
+    limit: int | None = None,
+    active_only: bool = False,
+) -> list[Run]:
+    """The job's runs (every lakeflow job's when ``job_id`` is None), newest first.
+
+    ``limit`` keeps the newest that many; without a job it defaults to
+    :data:`DEFAULT_RUNS_LIMIT`, so that a busy workspace is never listed in full.
+    """
+    _positive(limit, "limit")
+    if job_id is None and limit is None:
+        limit = DEFAULT_RUNS_LIMIT
     name = resolve_target(target, options)
-    return get_host().list_job_runs(name, None if job_id is None else str(job_id), target_options(name, options))
+    return get_host().list_job_runs(
+        name,
+        None if job_id is None else str(job_id),
+        target_options(name, options),
+        active_only=active_only,
+        limit=limit,
+    )
 
 
 def get_run(run_id: str, *, target: str | None = None, options: Options | None = None) -> Run:
@@ -239,7 +263,7 @@ def cancel_run(run_id: str, *, target: str | None = None, options: Options | Non
 
 
 def wait(
-    run_ids: Sequence[str],
+    run_ids: Sequence[str | Run],
     *,
     target: str | None = None,
     options: Options | None = None,
@@ -248,48 +272,41 @@ def wait(
     on_update: Callable[[list[Run]], None] | None = None,
 ) -> list[Run]:
     """Poll until every run is final; returns them in the order given. ``poll_interval``
-    defaults to what the target asks for.
+    defaults to the target's (a ``poll_interval`` option it declares, else its
+    :attr:`~lakeflow_host.TargetInfo.poll_interval`).
+
+    Pass the :class:`Run` objects you have (``launch`` and ``trigger_runs`` return them) rather
+    than ids: the first poll then asks only about the active ones. See :mod:`lakeflow_host.watch`.
 
     A timeout raises :class:`LakeflowError`; the runs carry on.
     """
+    from lakeflow_host import watch
+
     name = resolve_target(target, options)
     opts = target_options(name, options)
-    ids = [str(r) for r in _names(run_ids, "run_ids")]
-    interval = get_host().target(name).poll_interval if poll_interval is None else poll_interval
-    deadline = None if timeout is None else time.monotonic() + timeout
-    current: dict[str, Run] = {}
-    while True:
-        _refresh(current, ids, name, opts)
-        runs = [current[r] for r in ids]
-        if on_update:
-            on_update(runs)
-        if all(r.state.is_final for r in runs):
-            return runs
-        if deadline is not None and time.monotonic() >= deadline:
-            pending = ", ".join(r.run_id for r in runs if not r.state.is_final)
-            raise LakeflowError(f"timed out after {timeout:g}s; still running: {pending} (they carry on)")
-        time.sleep(interval)
-
-
-#: From this many unfinished runs of one job on, one ``list_job_runs`` beats a ``get_run`` each.
-_LIST_THRESHOLD = 5
-
-
-def _refresh(current: dict[str, Run], run_ids: list[str], target: str, options: dict[str, Any]) -> None:
+    given = [r if isinstance(r, Run) else str(r) for r in _names(run_ids, "run_ids")]
+    ids = [r.run_id if isinstance(r, Run) else r for r in given]
     host = get_host()
-    pending: dict[str, list[str]] = {}
-    for run_id in run_ids:
-        run = current.get(run_id)
-        if run is None or not run.state.is_final:
-            pending.setdefault(run.job_id if run else "", []).append(run_id)
-    for job_id, ids in pending.items():
-        if job_id and len(ids) >= _LIST_THRESHOLD:
-            # 1000 runs of one job: a few pages of runs/list instead of 1000 runs/get per poll.
-            listed = {r.run_id: r for r in host.list_job_runs(target, job_id, options)}
-            current.update({run_id: listed[run_id] for run_id in ids if run_id in listed})
-            ids = [run_id for run_id in ids if run_id not in listed]
-        for run_id in ids:
-            current[run_id] = host.get_run(target, run_id, options)
+    if poll_interval is None:
+        poll_interval = opts.get("poll_interval") or host.target(name).poll_interval
+    deadline = None if timeout is None else time.monotonic() + timeout
+    current: dict[str, Run | None] = {r: None for r in ids}
+    current.update({r.run_id: r for r in given if isinstance(r, Run)})
+
+    def list_active(job_id: str, since: float | None) -> list[Run]:
+        return host.list_job_runs(name, job_id, opts, active_only=True, since=since)
+
+    while True:
+        watch.refresh(current, list_active, lambda run_id: host.get_run(name, run_id, opts))
+        result = [current[r] for r in ids]
+        if on_update:
+            on_update(result)
+        if all(r.state.is_final for r in result):
+            return result
+        if deadline is not None and time.monotonic() >= deadline:
+            pending = ", ".join(r.run_id for r in result if not r.state.is_final)
+            raise LakeflowError(f"timed out after {timeout:g}s; still running: {pending} (they carry on)")
+        time.sleep(poll_interval)
 
 
 def launch(

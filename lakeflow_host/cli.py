@@ -162,10 +162,17 @@ def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
 
 @cli.command("list-job-runs", cls=command_class("any"))
 @click.argument("job_id", required=False)
+@click.option(
+    "--limit",
+    type=int,
+    help=f"Show the newest N runs [all of JOB_ID's; without JOB_ID, {api.DEFAULT_RUNS_LIMIT} of every lakeflow job].",
+)
 @common()
-def list_job_runs_cmd(job_id: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """List JOB_ID's runs (every job's without it), newest first."""
-    runs = api.list_job_runs(job_id, target=target, options=options)
+def list_job_runs_cmd(
+    job_id: str | None, limit: int | None, target: str, options: dict[str, str], as_json: bool
+) -> None:
+    """List JOB_ID's runs (every lakeflow job's without it), newest first."""
+    runs = api.list_job_runs(job_id, target=target, options=options, limit=limit)
     emit(runs, as_json, render.runs_table(runs))
 
 
@@ -208,7 +215,7 @@ def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: b
 
 
 def _wait_and_report(
-    run_ids: list[str],
+    run_ids: list[str | Run],
     target: str,
     options: dict[str, str],
     timeout: float | None,
@@ -312,7 +319,8 @@ def launch_cmd(
         click.echo(f"lakeflow: {len(result.failures)} of {len(arg_lists)} runs were not started", err=True)
     if wait_ and result.runs:
         ours = api.declared_by_target(target, options)
-        _wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, table_to_stderr=True)
+        # The runs launch started, states and all: the first poll asks only about active ones.
+        _wait_and_report(list(result.runs), target, ours, timeout, as_json, table_to_stderr=True)
     if result.failures:
         raise SystemExit(1)
 

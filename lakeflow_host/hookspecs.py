@@ -181,16 +181,31 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
 
 
 @hookspec(firstresult=True)
-def list_job_runs(target: str, job_id: str | None, options: Mapping[str, Any]) -> list[Run] | None:
+def list_job_runs(
+    target: str,
+    job_id: str | None,
+    options: Mapping[str, Any],
+    active_only: bool,
+    limit: int | None,
+    since: float | None,
+) -> list[Run] | None:
     """List runs, newest first.
 
-    Called by ``lakeflow list-job-runs`` and the MCP tools.
+    Called by ``lakeflow list-job-runs``, the MCP tools, and by ``lakeflow wait`` in its polling
+    loop (with ``active_only``), so that watching 1000 runs costs requests for the active ones
+    only. The host filters the result again: a target that ignores ``active_only``, ``limit``
+    or ``since`` is slower, never wrong.
 
     :param target: the chosen target, one of yours.
     :param job_id: only this job's runs (raise :class:`~lakeflow_host.NotFoundError` for an
-        unknown one), or ``None`` for the runs of every lakeflow job.
+        unknown one), or ``None`` for the runs of every lakeflow job (never other tools' runs).
     :param options: your declared options.
-    :return: every matching run, all pages fetched.
+    :param active_only: only runs that are not final (``QUEUED`` or ``RUNNING``).
+    :param limit: at most this many runs, the newest; ``None``: every matching run, all pages
+        fetched.
+    :param since: seconds since the epoch: runs queued before it may be left out (``wait``
+        passes the earliest queue time it knows); ``None``: no bound.
+    :return: the matching runs.
     """
 
 

@@ -122,8 +122,28 @@ class PluginHost:
     def trigger_run(self, target: str, job_id: str, args: Sequence[str], options: Options) -> Run:
         return self._target_call(self.pm.hook.trigger_run, target, job_id=job_id, args=args, options=options)
 
-    def list_job_runs(self, target: str, job_id: str | None, options: Options) -> list[Run]:
-        return self._target_call(self.pm.hook.list_job_runs, target, job_id=job_id, options=options)
+    def list_job_runs(
+        self,
+        target: str,
+        job_id: str | None,
+        options: Options,
+        active_only: bool = False,
+        limit: int | None = None,
+        since: float | None = None,
+    ) -> list[Run]:
+        runs = self._target_call(
+            self.pm.hook.list_job_runs,
+            target,
+            job_id=job_id,
+            options=options,
+            active_only=active_only,
+            limit=limit,
+            since=since,
+        )
+        # The bounds are hints a target may ignore; what the caller gets honours them.
+        if active_only:
+            runs = [r for r in runs if not r.state.is_final]
+        return runs if limit is None else runs[:limit]
 
     def get_run(self, target: str, run_id: str, options: Options) -> Run:
         return self._target_call(self.pm.hook.get_run, target, run_id=run_id, options=options)

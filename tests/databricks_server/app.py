@@ -7,6 +7,7 @@ on 127.0.0.1 only, on a random port, and stops its threads and task processes on
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import random
 import secrets
@@ -41,12 +42,32 @@ class Faults:
     retry_after: int = 1  # seconds, sent in Retry-After (the SDK honours integers only)
     p_drop_run_now: float = 0.0  # share of run-now calls committed and then left without a reply
     drop_creates: int = 0  # how many of the next jobs/create calls are committed, then left without a reply
+    # Accept at most this many run-now calls in any one second (0: no limit); the others are
+    # answered 429 REQUEST_LIMIT_EXCEEDED with Retry-After, as a workspace's per-endpoint rate
+    # limit does (Databricks "Resource limits": run-now is rate limited per workspace; CHOICE:
+    # a sliding one-second window, Retry-After in whole seconds as the SDK parses it).
+    run_now_per_second: int = 0
     paths: tuple[str, ...] = ("/api/",)  # prefixes the 503/429 faults apply to
     seed: int = 1234
     _rng: random.Random = field(init=False, repr=False)
+    _run_nows: collections.deque = field(init=False, repr=False, default_factory=collections.deque)
+    _rate_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+
+    def over_run_now_limit(self) -> bool:
+        """Counts a run-now against the one-second window; True when it must be refused."""
+        if self.run_now_per_second <= 0:
+            return False
+        with self._rate_lock:
+            now = time.monotonic()
+            while self._run_nows and self._run_nows[0] <= now - 1.0:
+                self._run_nows.popleft()
+            if len(self._run_nows) >= self.run_now_per_second:
+                return True
+            self._run_nows.append(now)
+            return False
 
     def roll(self, share: float) -> bool:
         return share > 0 and self._rng.random() < share
@@ -261,6 +282,13 @@ class DatabricksServer:
                     },
                     {"Retry-After": str(faults.retry_after)},
                 )
+        if method == "POST" and path == "/api/2.2/jobs/run-now" and faults.over_run_now_limit():
+            return req.reply(
+                rec,
+                429,
+                {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests. Please try again later."},
+                {"Retry-After": str(faults.retry_after)},
+            )
         try:
             result = self._dispatch(method, path, query, raw, req.headers.get("Content-Type") or "")
         except ApiError as err:

@@ -235,6 +235,10 @@ class Jobs(RunExecution):
             raise invalid(f"Invalid limit {limit} - it has to be greater than 0 and less than 25.")
         limit = limit or 24
         job_id = int(query["job_id"]) if query.get("job_id") else None
+        # SDK list_runs docstring: runs that started "at or after" / "at or before" these UTC
+        # milliseconds; a run's start_time is when it was created.
+        since = int(query["start_time_from"]) if query.get("start_time_from") else None
+        until = int(query["start_time_to"]) if query.get("start_time_to") else None
         with self._lock:
             if job_id is not None and job_id not in self._jobs:
                 raise job_missing(job_id)
@@ -245,6 +249,8 @@ class Jobs(RunExecution):
                 and (job_id is None or r.job_id == job_id)
                 and (not active_only or r.active)
                 and (not completed_only or not r.active)
+                and (since is None or r.start_time >= since)
+                and (until is None or r.start_time <= until)
             ]
             runs.sort(key=lambda r: (r.start_time, r.run_id), reverse=True)
             expand = query.get("expand_tasks") == "true"
@@ -287,6 +293,55 @@ class Jobs(RunExecution):
                 raise ApiError(400, "INVALID_STATE", f"Run {run.run_id} is active and cannot be deleted.")
             run.deleted = True
         return {}
+
+    # -- set-up helpers for tests and benchmarks ------------------------------------------------
+    def record_runs(self, job_id: int, arg_lists: list[list[str]], active: bool = False, age_s: float = 0) -> list[int]:
+        """Runs of ``job_id`` recorded without executing anything: finished with SUCCESS, or
+        active (RUNNING until cancelled), created ``age_s`` seconds ago. Lets a test stand up a
+        workspace with thousands of runs in milliseconds."""
+        created = now_ms() - int(age_s * 1000)
+        ids = []
+        with self._lock:
+            task = dict(self._jobs[job_id]["settings"]["tasks"][0])
+            for args in arg_lists:
+                run = Run(
+                    run_id=next(self._ids),
+                    task_run_id=next(self._ids),
+                    job_id=job_id,
+                    task=task,
+                    params=list(args),
+                    overriding={"python_params": list(args)},
+                    idempotency_token=None,
+                    start_time=created,
+                )
+                if active:
+                    run.life_cycle = "RUNNING"
+                else:
+                    run.finish("TERMINATED", "SUCCESS", "SUCCESS", "SUCCESS", "")
+                self._runs[run.run_id] = run
+                self._task_runs[run.task_run_id] = run
+                ids.append(run.run_id)
+        return ids
+
+    def finish_runs(self, run_ids: list[int]) -> None:
+        """End recorded active runs with SUCCESS, as if their tasks had exited 0."""
+        with self._lock:
+            for run_id in run_ids:
+                self._runs[run_id].finish("TERMINATED", "SUCCESS", "SUCCESS", "SUCCESS", "")
+
+    def add_foreign_job(self, name: str = "someone-elses-job") -> int:
+        """A job another tool created (no lakeflow tags), as a busy shared workspace holds."""
+        task = {"task_key": "main", "python_wheel_task": {"package_name": "other", "entry_point": "main"}}
+        with self._lock:
+            job_id = next(self._ids)
+            self._jobs[job_id] = {
+                "job_id": job_id,
+                "created_time": now_ms(),
+                "creator_user_name": "someone@example.com",
+                "run_as_user_name": "someone@example.com",
+                "settings": {"name": name, "tasks": [task], "max_concurrent_runs": 1000},
+            }
+        return job_id
 
     # -- introspection for tests --------------------------------------------------------------
     def all_runs(self) -> list[Run]:

@@ -60,6 +60,15 @@ def validate_settings(settings: dict) -> dict:
             raise invalid(f"Invalid job parameter {param!r}.")
     for task in tasks:
         _validate_task(task, environments)
+    target = settings.get("performance_target")
+    if target is not None:
+        # SDK jobs.PerformanceTarget: STANDARD and PERFORMANCE_OPTIMIZED; "The performance mode on a
+        # serverless job" (SDK JobSettings.performance_target). CHOICE (strict side): refused on a
+        # job whose task runs on a cluster, where it would mean nothing.
+        if target not in ("STANDARD", "PERFORMANCE_OPTIMIZED"):
+            raise invalid(f"Invalid performance_target {target!r}.")
+        if not all(t.get("environment_key") for t in tasks):
+            raise invalid("performance_target applies to serverless jobs only.")
     out = dict(settings)
     out.setdefault("name", "Untitled")
     out["max_concurrent_runs"] = mcr

@@ -35,10 +35,10 @@ upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
 _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
+listing = lazy_module("lakeflow_databricks_target.listing")
+ratelimit = lazy_module("lakeflow_databricks_target.ratelimit")
 
 NAME = "databricks"
-#: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
-_LIST_PAGE = 24
 
 
 def _number(value: str, what: str = "run") -> int:
@@ -56,7 +56,7 @@ def targets() -> list[TargetInfo]:
     # Runs take minutes and run-now requests gain from being in flight together; poll gently.
     return [
         TargetInfo(
-            NAME, OPTIONS, "Databricks jobs (classic clusters or serverless)", triggers_in_flight=16, poll_interval=2.0
+            NAME, OPTIONS, "Databricks jobs (classic clusters or serverless)", triggers_in_flight=16, poll_interval=5.0
         )
     ]
 
@@ -152,6 +152,7 @@ def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) ->
     # One token per call: the SDK retries a POST whose connection dropped, and Databricks
     # returns the same run for a repeated token instead of starting a second one.
     token = uuid.uuid4().hex
+    ratelimit.bucket(client, float(options.get("max_rps") or 10.0)).take()
     with _client.api_errors(f"start a run of job {job_id}"):
         waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
     run_id = waiter.run_id
@@ -177,20 +178,19 @@ def _run_url(client, job_id: int, run_id: int) -> str | None:
 
 
 @hookimpl
-def list_job_runs(job_id: str | None, options: Mapping[str, Any]) -> list[Run]:
+def list_job_runs(
+    job_id: str | None, options: Mapping[str, Any], active_only: bool, limit: int | None, since: float | None
+) -> list[Run]:
     client = _client.workspace_client(options)
     if job_id is not None:
         number = _number(job_id, "job")
-        with _client.api_errors(f"get job {job_id}"):
-            client.jobs.get(number)  # an unknown job is an error, not an empty list
-        job_ids = {number}
+        if not active_only:  # wait's polls know the job exists; a listing must name a wrong one
+            with _client.api_errors(f"get job {job_id}"):
+                client.jobs.get(number)  # an unknown job is an error, not an empty list
+        job_ids = [number]
     else:
-        with _client.api_errors("list jobs"):
-            job_ids = {j.job_id for j in client.jobs.list(limit=100) if convert.is_lakeflow_job(j)}
-    with _client.api_errors("list runs"):
-        # The SDK follows next_page_token until the last page; limit is only the page size.
-        runs = [r for r in client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE) if r.job_id in job_ids]
-    return [convert.to_run(r) for r in runs]
+        job_ids = listing.lakeflow_job_ids(client)
+    return listing.list_runs(client, job_ids, active_only, limit, since)
 
 
 def _fetch_run(client, run_id: str):

@@ -96,6 +96,8 @@ def runtime_version(key: str) -> tuple[int, int] | None:
 def check_options(spec: JobSpec, options: Mapping[str, Any]) -> None:
     """Option conflicts, found locally before any call."""
     given = [k for k in _CLUSTER_OPTIONS if (flag(options, k, False) if k == "single_node" else text(options, k))]
+    if text(options, "performance_target") and not flag(options, "serverless", False):
+        raise LakeflowError("-o performance_target applies to serverless compute only; add --serverless or drop it")
     if flag(options, "serverless", False):
         clash = given + (["existing_cluster_id"] if text(options, "existing_cluster_id") else [])
         if clash:

@@ -69,6 +69,9 @@ def job_settings(
     if identity:
         settings["run_as"] = compute.run_as(identity)
     if serverless:
+        target = compute.text(options, "performance_target")
+        if target:
+            settings["performance_target"] = target.upper()
         task["environment_key"] = "lakeflow"
         settings["environments"] = [
             {
@@ -87,13 +90,15 @@ def job_settings(
 
 def typed(settings: dict) -> dict:
     """jobs.create keyword arguments: the SDK wants its dataclasses, not plain dicts."""
-    from databricks.sdk.service.jobs import JobEnvironment, JobRunAs, QueueSettings, Task
+    from databricks.sdk.service.jobs import JobEnvironment, JobRunAs, PerformanceTarget, QueueSettings, Task
 
     kwargs = dict(settings)
     kwargs["queue"] = QueueSettings.from_dict(settings["queue"])
     kwargs["tasks"] = [Task.from_dict(t) for t in settings["tasks"]]
     if "run_as" in settings:
         kwargs["run_as"] = JobRunAs.from_dict(settings["run_as"])
+    if "performance_target" in settings:
+        kwargs["performance_target"] = PerformanceTarget(settings["performance_target"])
     if "environments" in settings:
         kwargs["environments"] = [JobEnvironment.from_dict(e) for e in settings["environments"]]
     return kwargs

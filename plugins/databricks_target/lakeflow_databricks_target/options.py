@@ -28,10 +28,35 @@ OPTIONS: tuple[Option, ...] = (
         stages=("job",),
     ),
     Option(
+        name="max_rps",
+        help="run-now requests per second a fan-out may send (the workspace's rate limit is shared "
+        "with other teams; 429 replies are retried after their Retry-After)",
+        type=float,
+        default=10.0,
+        minimum=0.1,
+        maximum=1000.0,
+        stages=("run",),
+    ),
+    Option(
         name="node_type",
         help="cluster node type [the workspace's smallest general-purpose one with 2 cores and 8 GB]",
         flag=True,
         stages=("job",),
+    ),
+    Option(
+        name="performance_target",
+        help="serverless only: STANDARD (cheaper, starts in minutes) or PERFORMANCE_OPTIMIZED "
+        "(starts in seconds) [the workspace's default]",
+        choices=("STANDARD", "PERFORMANCE_OPTIMIZED"),
+        stages=("job",),
+    ),
+    Option(
+        name="poll_interval",
+        help="seconds between two status polls of wait (runs take minutes)",
+        type=float,
+        default=5.0,
+        envvar="LAKEFLOW_DATABRICKS_POLL_INTERVAL",
+        minimum=0.05,
     ),
     Option(
         name="policy_id",

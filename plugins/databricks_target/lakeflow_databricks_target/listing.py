@@ -1,0 +1,47 @@
+"""runs/list, bounded: a job's runs, or the runs of every lakeflow job, never the workspace's.
+
+runs/list without a job id pages through every run of every user for 60 days; a shared workspace
+holds hundreds of thousands. So the runs of "every lakeflow job" are the merge of each lakeflow
+job's own newest runs (jobs/list pages hold up to 100 jobs with their tags, SDK `JobsAPI.list`),
+and every listing stops after ``limit`` runs: the SDK fetches a page only when iteration reaches it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from lakeflow_databricks_target import convert
+from lakeflow_databricks_target.client import api_errors
+from lakeflow_host import Run
+
+#: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
+PAGE = 24
+#: jobs/list: "between 1 and 100" (SDK list docstring).
+JOBS_PAGE = 100
+
+
+def lakeflow_job_ids(client: Any) -> list[int]:
+    with api_errors("list jobs"):
+        return [j.job_id for j in client.jobs.list(limit=JOBS_PAGE) if convert.is_lakeflow_job(j)]
+
+
+def list_runs(client: Any, job_ids: list[int], active_only: bool, limit: int | None, since: float | None) -> list[Run]:
+    """The newest ``limit`` runs (all when ``None``) of these jobs, newest first."""
+    page = min(PAGE, limit) if limit else PAGE
+    start_from = int(since * 1000) if since else None
+
+    def runs_of(job_id: int) -> Iterator[Any]:
+        # Databricks lists "in descending order by start time" (SDK list_runs docstring).
+        return iter(
+            client.jobs.list_runs(
+                job_id=job_id, active_only=active_only or None, start_time_from=start_from, limit=page
+            )
+        )
+
+    with api_errors("list runs"):
+        merged = heapq.merge(*(runs_of(j) for j in job_ids), key=lambda r: r.start_time or 0, reverse=True)
+        found = list(itertools.islice(merged, limit))
+    return [convert.to_run(r) for r in found]

@@ -1,0 +1,89 @@
+"""1000 runs on the strict test server: requests per poll of `wait` grow with the active runs, not
+with the job's history; `list-job-runs` never pages through other tools' runs; a fan-out under the
+workspace's run-now rate limit starts every run exactly once. Requests are counted in the server's
+request log."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from databricks_server import DatabricksServer
+from dbx_helpers import TOKEN
+
+import lakeflow_host as lf
+from lakeflow_host import RunState
+
+
+def _api_requests(server: DatabricksServer, since: int) -> list:
+    return [r for r in server.recorded()[since:] if r.path.startswith("/api/")]
+
+
+def test_wait_on_1000_runs_asks_only_about_the_active_ones(dbx: DatabricksServer, dbx_job: lf.Job) -> None:
+    job = int(dbx_job.job_id)
+    dbx.jobs.record_runs(job, [[f"done-{i}"] for i in range(950)], age_s=120)
+    active = dbx.jobs.record_runs(job, [[f"busy-{i}"] for i in range(50)], active=True, age_s=60)
+    runs = lf.list_job_runs(dbx_job.job_id, target="databricks")
+    assert len(runs) == 1000
+    marks: list[int] = []
+
+    def on_update(seen: list[lf.Run]) -> None:
+        marks.append(len(dbx.recorded()))
+        if len(marks) == 1:  # ten runs end between the first and the second poll
+            dbx.jobs.finish_runs(active[:10])
+        if len(marks) == 4:
+            dbx.jobs.finish_runs(active[10:])
+
+    start = len(dbx.recorded())
+    final = lf.wait(runs, target="databricks", timeout=30, poll_interval=0.05, on_update=on_update)
+    assert [r.run_id for r in final] == [r.run_id for r in runs]
+    assert all(r.state is RunState.SUCCEEDED for r in final)
+    assert sorted(r.args[0] for r in final) == sorted([f"done-{i}" for i in range(950)] + [f"busy-{i}" for i in range(50)])
+    per_poll = [b - a for a, b in zip([start, *marks], marks)]
+    # 50 active runs: three pages of at most 24; then 40 (two pages) plus one runs/get for each of
+    # the ten that left the active list.
+    assert per_poll[0] <= 3, per_poll
+    assert per_poll[1] <= 2 + 10, per_poll
+    assert all(n <= 3 for n in per_poll[2:4]), per_poll
+    gets = [r.path for r in _api_requests(dbx, start) if r.path.startswith("/api/2.2/jobs/runs/get?")]
+    assert len(gets) == len(set(gets)) == 50  # each run fetched once, when it finished
+    lists = [r.path for r in _api_requests(dbx, start) if r.path.startswith("/api/2.2/jobs/runs/list")]
+    assert all("active_only=true" in p and f"job_id={job}" in p for p in lists)
+
+
+def test_list_job_runs_without_a_job_skips_other_tools_runs(dbx: DatabricksServer, dbx_job: lf.Job, cli) -> None:
+    foreign = dbx.jobs.add_foreign_job()
+    ours = dbx.jobs.record_runs(int(dbx_job.job_id), [[f"ours-{i}"] for i in range(10)], age_s=600)
+    dbx.jobs.record_runs(foreign, [[f"theirs-{i}"] for i in range(5000)])  # newer than ours
+    start = len(dbx.recorded())
+    runs = lf.list_job_runs(target="databricks")
+    assert sorted(int(r.run_id) for r in runs) == ours
+    assert len(_api_requests(dbx, start)) <= 5
+    start = len(dbx.recorded())
+    shown = cli("list-job-runs", "--target", "databricks", "--limit", "3", "--json")
+    assert len(__import__("json").loads(shown.stdout)) == 3
+    assert len(_api_requests(dbx, start)) <= 5
+
+
+@pytest.mark.slow
+def test_a_fan_out_under_the_run_now_rate_limit_starts_each_run_once(
+    dbx_root: Path, dbx_project: lf.Artifact, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    lines = [[f"line-{i}", "two words", f"--flag={i}"] for i in range(200)]
+    runs_file = tmp_path / "runs.txt"
+    runs_file.write_text("".join(shlex.join(args) + "\n" for args in lines))
+    with DatabricksServer(token=TOKEN, workers=4, execute=False, root=dbx_root) as server:
+        monkeypatch.setenv("DATABRICKS_HOST", server.host)
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        server.faults.run_now_per_second = 20
+        project = dbx_project.path.parent.parent
+        # The client allows twice the server's rate: the server answers 429 and the SDK retries.
+        cli("launch", str(project), "--target", "databricks", "--runs-from", str(runs_file), "-o", "max_rps=40")
+        (job,) = server.jobs.all_jobs()
+        created = server.jobs.all_runs()
+        listed = lf.list_job_runs(str(job["job_id"]), target="databricks")
+        run_nows = [r for r in server.recorded() if r.path == "/api/2.2/jobs/run-now"]
+    assert any(r.status == 429 for r in run_nows)
+    assert len(created) == len(lines)
+    assert sorted(r.args for r in listed) == sorted(tuple(args) for args in lines)  # each its own, none twice
