@@ -110,10 +110,10 @@ def trigger_run(job_id: str, args: Sequence[str]) -> Run:
 """,
     "list_job_runs": """\
 @hookimpl
-def list_job_runs(job_id: str | None) -> list[Run]:
+def list_job_runs(job_id: str | None, active_only: bool, limit: int | None) -> list[Run]:
     jobs = [get_job(job_id)] if job_id is not None else list_jobs()
-    runs = [to_run(r) for job in jobs for r in api.runs(job.job_id)]
-    return sorted(runs, key=lambda run: run.queued_time or 0, reverse=True)
+    runs = [to_run(r) for job in jobs for r in api.runs(job.job_id, active=active_only)]
+    return sorted(runs, key=lambda run: run.queued_time or 0, reverse=True)[:limit]
 """,
     "get_run": """\
 @hookimpl
