@@ -39,8 +39,10 @@ def test_wait_on_1000_runs_asks_only_about_the_active_ones(dbx: DatabricksServer
     final = lf.wait(runs, target="databricks", timeout=30, poll_interval=0.05, on_update=on_update)
     assert [r.run_id for r in final] == [r.run_id for r in runs]
     assert all(r.state is RunState.SUCCEEDED for r in final)
-    assert sorted(r.args[0] for r in final) == sorted([f"done-{i}" for i in range(950)] + [f"busy-{i}" for i in range(50)])
-    per_poll = [b - a for a, b in zip([start, *marks], marks)]
+    assert sorted(r.args[0] for r in final) == sorted(
+        [f"done-{i}" for i in range(950)] + [f"busy-{i}" for i in range(50)]
+    )
+    per_poll = [b - a for a, b in zip([start, *marks], marks, strict=False)]
     # 50 active runs: three pages of at most 24; then 40 (two pages) plus one runs/get for each of
     # the ten that left the active list.
     assert per_poll[0] <= 3, per_poll

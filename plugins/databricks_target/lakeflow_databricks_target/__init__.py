@@ -152,7 +152,10 @@ def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) ->
     # One token per call: the SDK retries a POST whose connection dropped, and Databricks
     # returns the same run for a repeated token instead of starting a second one.
     token = uuid.uuid4().hex
-    ratelimit.bucket(client, float(options.get("max_rps") or 10.0)).take()
+    gate = ratelimit.gate(client)
+    gate.set_rate(float(options.get("max_rps") or 10.0))
+    if not gate.at_transport:  # the SDK's session moved: at least the first attempts are paced
+        gate.bucket.take()
     with _client.api_errors(f"start a run of job {job_id}"):
         waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
     run_id = waiter.run_id

@@ -97,6 +97,9 @@ def _make_client(options: Mapping[str, str]) -> Any:
     session = _widen_http_pool(client)
     if session is not None:
         transport.install(session, cfg.host, bound)
+        from lakeflow_databricks_target import ratelimit
+
+        ratelimit.attach(client, session)
     return client
 
 

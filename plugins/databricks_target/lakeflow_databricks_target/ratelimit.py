@@ -1,7 +1,8 @@
 """A client-side token bucket for run-now: a fan-out of 1000 triggers stays under the rate the
 user allows (``-o max_rps``), because a workspace's rate limit is shared with other teams.
 
-The 429 replies that still happen are retried by databricks-sdk itself: its ``retried`` wrapper
+The bucket sits on the HTTP session (:func:`attach`), so that every attempt takes a token. The
+429 replies that still happen are retried by databricks-sdk itself: its ``retried`` wrapper
 sleeps for the reply's ``Retry-After`` seconds (plus up to one second of jitter) and sends the
 same request again (SDK ``retries.py`` and ``errors/customizer.py`` ``_RetryAfterCustomizer``), so
 the retry carries the same ``idempotency_token`` and cannot start a second run.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 
 class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; thread-safe."""
+    """``rate`` tokens per second, at most ``burst`` saved up; thread-safe. A burst of one: requests
+    leave evenly spaced, so a server counting per second never sees more than the rate."""
 
     def __init__(self, rate: float, burst: float = 1.0) -> None:
         self.rate, self.burst = rate, max(1.0, burst)
@@ -35,17 +38,56 @@ class TokenBucket:
             time.sleep(delay)
 
 
-_buckets: dict[tuple[int, float], TokenBucket] = {}
+RUN_NOW = "/api/2.2/jobs/run-now"
+#: After a 429 the rate drops by this factor (never below half the allowed rate): the workspace is
+#: busier than the allowed rate assumed, e.g. another team is triggering too.
+BACK_OFF = 0.95
+
+
+class RunNowGate:
+    """Every run-now request of one client passes here, the SDK's own retries included (so a
+    burst of 429s cannot turn into a burst of retries)."""
+
+    def __init__(self, rate: float = 10.0) -> None:
+        self.allowed = rate
+        self.bucket = TokenBucket(rate)
+        self.at_transport = False
+
+    def set_rate(self, rate: float) -> None:
+        if rate != self.allowed:
+            self.allowed = self.bucket.rate = rate
+
+    def throttled(self) -> None:
+        self.bucket.rate = max(self.allowed / 2, self.bucket.rate * BACK_OFF)
+
+
+_gates: dict[int, RunNowGate] = {}
 _lock = threading.Lock()
 
 
-def bucket(client: object, rate: float) -> TokenBucket:
-    """The bucket of one workspace client at one rate: a fan-out's threads share it."""
-    key = (id(client), rate)
+def gate(client: object) -> RunNowGate:
     with _lock:
-        found = _buckets.get(key)
+        found = _gates.get(id(client))
         if found is None:
-            # A burst of one: requests leave evenly spaced, so a server counting per second never
-            # sees more than the rate (a saved-up burst would arrive all at once).
-            found = _buckets[key] = TokenBucket(rate)
+            found = _gates[id(client)] = RunNowGate()
         return found
+
+
+def attach(client: object, session: Any) -> None:
+    """Pass the session's run-now requests (every attempt) through the client's gate."""
+    from urllib.parse import urlsplit
+
+    run_now_gate = gate(client)
+    send = session.send
+
+    def gated_send(request: Any, **kwargs: Any) -> Any:
+        is_run_now = request.method == "POST" and urlsplit(request.url).path == RUN_NOW
+        if is_run_now:
+            run_now_gate.bucket.take()
+        response = send(request, **kwargs)
+        if is_run_now and response.status_code == 429:
+            run_now_gate.throttled()
+        return response
+
+    session.send = gated_send
+    run_now_gate.at_transport = True
