@@ -172,6 +172,29 @@ def test_serverless_job(dbx_env: dict, dbx_project: lf.Artifact, dbx: Databricks
     assert finished([run.run_id])[0].state is RunState.SUCCEEDED
 
 
+def test_serverless_performance_target(dbx_env: dict, dbx_project: lf.Artifact, dbx: DatabricksServer) -> None:
+    remote = lf.upload_wheel(dbx_project, target="databricks")
+    opts = {"serverless": "true", "performance_target": "standard"}
+    job = lf.create_job("cheap", dbx_project.package, remote.path, target="databricks", options=opts)
+    assert dbx.jobs.all_jobs()[-1]["settings"]["performance_target"] == "STANDARD"
+    run = lf.trigger_run(job.job_id, ["cheap"], target="databricks")
+    assert finished([run.run_id])[0].state is RunState.SUCCEEDED
+    jobs_before = len(dbx.jobs.all_jobs())
+    with pytest.raises(lf.LakeflowError, match="serverless compute only; add --serverless"):
+        lf.create_job(
+            "classic", dbx_project.package, remote.path, target="databricks", options={"performance_target": "STANDARD"}
+        )
+    with pytest.raises(lf.LakeflowError, match="performance_target"):
+        lf.create_job(
+            "typo",
+            dbx_project.package,
+            remote.path,
+            target="databricks",
+            options={"serverless": "true", "performance_target": "FAST"},
+        )
+    assert len(dbx.jobs.all_jobs()) == jobs_before
+
+
 def test_listing_pages_through_all_runs(dbx_env: dict, dbx_project: lf.Artifact, dbx: DatabricksServer) -> None:
     remote = lf.upload_wheel(dbx_project, target="databricks")
     job = lf.create_job(
