@@ -89,3 +89,20 @@ def test_a_fan_out_under_the_run_now_rate_limit_starts_each_run_once(
     assert any(r.status == 429 for r in run_nows)
     assert len(created) == len(lines)
     assert sorted(r.args for r in listed) == sorted(tuple(args) for args in lines)  # each its own, none twice
+
+
+def test_a_fan_out_keeps_to_the_default_rate(
+    dbx_root: Path, dbx_project: lf.Artifact, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the default 10 run-now per second, a workspace that allows twice that never answers 429
+    (without the token bucket, 16 requests in flight go far faster)."""
+    with DatabricksServer(token=TOKEN, workers=4, execute=False, root=dbx_root) as server:
+        monkeypatch.setenv("DATABRICKS_HOST", server.host)
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        remote = lf.upload_wheel(dbx_project, target="databricks")
+        job = lf.create_job("paced", dbx_project.package, remote.path, target="databricks")
+        server.faults.run_now_per_second = 20
+        runs, failures = lf.trigger_runs(job.job_id, [[str(i)] for i in range(40)], target="databricks")
+        run_nows = [r for r in server.recorded() if r.path == "/api/2.2/jobs/run-now"]
+    assert not failures and len(runs) == 40
+    assert [r.status for r in run_nows] == [200] * 40
