@@ -37,6 +37,7 @@ _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
 listing = lazy_module("lakeflow_databricks_target.listing")
 ratelimit = lazy_module("lakeflow_databricks_target.ratelimit")
+memo = lazy_module("lakeflow_databricks_target.memo")
 
 NAME = "databricks"
 
@@ -102,17 +103,24 @@ _jobs_lock = threading.Lock()
 
 def _remember_lakeflow_job(client, job) -> None:
     with _jobs_lock:
-        _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
+        params = _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
+    memo.keep(client.config.host or "", f"job/{job.job_id}", list(params))
 
 
 def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
     """Refuse to trigger a job lakeflow did not create: its task is not the run shim, so the
-    encoded arguments would reach someone else's code. Checked once per job and process (a
-    fan-out's threads wait for the first check); a job created in this process is known.
+    encoded arguments would reach someone else's code. Checked once per job and day (a fan-out's
+    threads wait for the first check; the answer is kept on disk by :mod:`memo`); a job created
+    or read in this process is known.
     Returns the job's shim parameters."""
     with _jobs_lock:
         if (id(client), job_id) in _lakeflow_jobs:
             return _lakeflow_jobs[(id(client), job_id)]
+        host = client.config.host or ""
+        known = memo.recall(host, f"job/{job_id}")
+        if isinstance(known, list) and all(isinstance(p, str) for p in known):
+            lead = _lakeflow_jobs[(id(client), job_id)] = tuple(known)
+            return lead
         with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
@@ -121,6 +129,7 @@ def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
         lead = _lakeflow_jobs[(id(client), job_id)] = convert.shim_params(job)
+        memo.keep(host, f"job/{job_id}", list(lead))
         return lead
 
 
@@ -167,16 +176,22 @@ _url_bases: dict[int, str] = {}
 
 def _run_url(client, job_id: int, run_id: int) -> str | None:
     """The run's page as the API names it (`run_page_url`, with the `?o=<workspace id>` that
-    picks the workspace on hosts serving several, RW-33). The first run of a client asks for
-    it; later runs reuse its base when it has the documented shape."""
+    picks the workspace on hosts serving several, RW-33). The first run in a workspace asks for
+    it; later runs (and later commands, through :mod:`memo`) reuse its base when it has the
+    documented shape."""
     base = _url_bases.get(id(client))
-    if base is not None:
+    if base is None:
+        base = memo.recall(client.config.host or "", "run_url_base")
+        if isinstance(base, str):
+            _url_bases[id(client)] = base
+    if isinstance(base, str):
         return f"{base}#job/{job_id}/run/{run_id}"
     with _client.api_errors(f"get run {run_id}"):
         url = client.jobs.get_run(run_id).run_page_url
     suffix = f"#job/{job_id}/run/{run_id}"
     if url and url.endswith(suffix):
         _url_bases[id(client)] = url[: -len(suffix)]
+        memo.keep(client.config.host or "", "run_url_base", _url_bases[id(client)])
     return url
 
 
