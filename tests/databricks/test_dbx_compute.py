@@ -71,6 +71,20 @@ def test_single_node_is_driver_only(dbx: DatabricksServer, dbx_project: lf.Artif
         _job(dbx_project, remote, {"single_node": "true"}, max_workers=3)
 
 
+def test_the_cheap_classic_fan_out_single_node_from_a_pool(
+    dbx: DatabricksServer, dbx_project: lf.Artifact, remote: str
+) -> None:
+    """docs/databricks.md recommends it for 1000 runs without serverless: one VM per run, taken
+    from a pool's idle instances."""
+    dbx.compute.pools["pool-1"] = {"node_type_id": "Standard_DS3_v2"}
+    job = _job(dbx_project, remote, {"single_node": "true", "instance_pool_id": "pool-1"})
+    cluster = _cluster(dbx)
+    assert cluster["num_workers"] == 0 and cluster["instance_pool_id"] == "pool-1"
+    assert "node_type_id" not in cluster
+    assert cluster["spark_conf"]["spark.databricks.cluster.profile"] == "singleNode"
+    _runs_ok(job, ["pooled"])
+
+
 def test_the_workspace_lists_are_read_once_per_workspace(
     lakeflow, dbx_env: dict, dbx: DatabricksServer, dbx_project: lf.Artifact, remote: str
 ) -> None:
