@@ -296,8 +296,11 @@ def wait(
     def list_active(job_id: str, since: float | None) -> list[Run]:
         return host.list_job_runs(name, job_id, opts, active_only=True, since=since)
 
+    def list_recent(job_id: str, limit: int) -> list[Run]:
+        return host.list_job_runs(name, job_id, opts, limit=limit)
+
     while True:
-        watch.refresh(current, list_active, lambda run_id: host.get_run(name, run_id, opts))
+        watch.refresh(current, list_active, lambda run_id: host.get_run(name, run_id, opts), list_recent)
         result = [current[r] for r in ids]
         if on_update:
             on_update(result)

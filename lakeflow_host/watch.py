@@ -19,13 +19,29 @@ from lakeflow_host.types import Run
 #: From this many unfinished runs of one job on, listing the job's active runs beats a get each.
 LIST_THRESHOLD = 3
 
+#: Listing a job's newest runs to find ids given without their runs: this many more than asked.
+SLACK = 48
+
 ListActive = Callable[[str, "float | None"], list[Run]]
+ListRecent = Callable[[str, int], list[Run]]
 GetRun = Callable[[str], Run]
 
 
-def refresh(current: dict[str, Run | None], list_active: ListActive, get_run: GetRun) -> None:
+def refresh(
+    current: dict[str, Run | None], list_active: ListActive, get_run: GetRun, list_recent: ListRecent | None = None
+) -> None:
     """Bring every unfinished run in ``current`` (run id -> last known run, ``None`` when only
     the id is known) up to date, in place."""
+    unknown = [run_id for run_id, run in current.items() if run is None]
+    if list_recent is not None and len(unknown) >= LIST_THRESHOLD:
+        # `lakeflow wait ID...` after a launch: one get tells the job, and that job's newest runs
+        # (24 a page) hold the others, instead of one get per id. Ids not found there (older
+        # runs, other jobs) are fetched one by one below.
+        first = current[unknown[0]] = get_run(unknown[0])
+        listed = {r.run_id: r for r in list_recent(first.job_id, len(unknown) - 1 + SLACK)}
+        for run_id in unknown[1:]:
+            if run_id in listed:
+                current[run_id] = listed[run_id]
     pending: dict[str, list[str]] = {}
     for run_id, run in current.items():
         if run is None or not run.state.is_final:

@@ -106,3 +106,15 @@ def test_a_fan_out_keeps_to_the_default_rate(
         run_nows = [r for r in server.recorded() if r.path == "/api/2.2/jobs/run-now"]
     assert not failures and len(runs) == 40
     assert [r.status for r in run_nows] == [200] * 40
+
+
+def test_wait_on_1000_ids_lists_their_job_instead_of_a_get_each(dbx: DatabricksServer, dbx_job: lf.Job, cli) -> None:
+    """`lakeflow wait ID...` knows ids only: one runs/get finds the job, its newest runs the rest."""
+    job = int(dbx_job.job_id)
+    ids = dbx.jobs.record_runs(job, [[f"done-{i}"] for i in range(1000)])
+    start = len(dbx.recorded())
+    shown = cli("wait", *map(str, ids), "--target", "databricks", "--json")
+    assert len(__import__("json").loads(shown.stdout)) == 1000
+    sent = _api_requests(dbx, start)
+    assert len([r for r in sent if r.path.startswith("/api/2.2/jobs/runs/get?")]) == 1
+    assert len(sent) <= 1 + 1 + (1000 + 48) // 24 + 1  # get, jobs/get, pages of 24
