@@ -145,8 +145,10 @@ def read_env_vars(names: Iterable[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for name in names:
         if not _ENV_NAME.match(name):
+            # Never echoed back: what lands here is often a value pasted instead of a name.
             raise LakeflowError(
-                f"--env-var {name!r} is not a valid environment variable name; use letters, digits and _"
+                "an --env-var name is not a valid environment variable name (was a value pasted "
+                "instead of a name?); use letters, digits and _, not starting with a digit"
             )
         if name not in os.environ:
             raise LakeflowError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,9 +47,9 @@ def _stop_runs(root: Path) -> None:
 
     db = sqlite3.connect(root / "lakeflow.db", timeout=30)
     pids = [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
+    with contextlib.suppress(sqlite3.Error):  # supervisors first, so they start nothing new
+        pids[:0] = [row[0] for row in db.execute("SELECT pid FROM supervisors WHERE pid IS NOT NULL")]
     db.close()
-    for worker in (root / "locks").glob("*.worker"):
-        pids.append(int(worker.read_text().split()[0]))
     for pid in pids:
         try:
             os.killpg(pid, 9)

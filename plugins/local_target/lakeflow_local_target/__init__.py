@@ -1,27 +1,44 @@
 """The ``local`` target: runs jobs on this machine, with no account and no server to start.
 
 State lives in one SQLite database under ``$LAKEFLOW_HOME`` (default: the per-user data
-directory). Each trigger queues a run; a detached per-job worker starts queued runs in trigger
-order, at most ``max_concurrent_runs`` (default: ``max_workers``) at once, each in its own
-session with its output captured to a log file. Runs execute the job package's
-``lakeflow-task`` entry point in a venv made once per uploaded artifact set.
-POSIX only (process groups, ``fcntl`` locks).
+directory), private to the user. Each trigger queues a run; detached per-job supervisors (see
+``supervisor.py``) start queued runs in trigger order, at most ``max_concurrent_runs``
+(default: ``max_workers``) at once, each in its own session and a fresh working directory, with
+a minimal environment and its output, secrets redacted, captured to a capped log. Runs execute
+the job package's ``lakeflow-task`` entry point in a venv made once per uploaded artifact set.
+POSIX only (sessions, ``fcntl`` locks); Linux for subreaping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+import os
+import signal
+from collections.abc import Mapping, Sequence
 
-from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs, RunState, hookimpl, lazy_module
-from lakeflow_local_target import procs, store
+from lakeflow_host import (
+    Artifact,
+    Job,
+    JobSpec,
+    LakeflowError,
+    RemoteArtifact,
+    Run,
+    RunLogs,
+    RunState,
+    hookimpl,
+    lazy_module,
+)
+from lakeflow_local_target import procs, safety, store
+from lakeflow_local_target.safety import environment_errors
 
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
 envs = lazy_module("lakeflow_local_target.envs")
-worker = lazy_module("lakeflow_local_target.worker")
+supervisor = lazy_module("lakeflow_local_target.supervisor")
+output = lazy_module("lakeflow_local_target.output")
+local_options = lazy_module("lakeflow_local_target.options")
 
 NAME = "local"
-_LOG_LIMIT = 10 * 1024 * 1024
+# A slot is a process; far more than a machine runs at once, far less than SQLite's integers.
+_MAX_SLOTS = 10_000
 
 
 @hookimpl
@@ -30,31 +47,49 @@ def target_names() -> list[str]:
 
 
 @hookimpl
+@environment_errors
 def upload_artifact(target: str, artifact: Artifact) -> RemoteArtifact | None:
     if target != NAME:
         return None
-    return envs.upload(store.home(), artifact)
+    root = store.home()
+    store.connect(root).close()  # the home checked before anything lands in it
+    with safety.private_umask():
+        return envs.upload(root, artifact)
+
+
+def _in_range(value: int | None, flag: str) -> None:
+    if value is not None and value > _MAX_SLOTS:
+        raise LakeflowError(f"{flag} {value} is out of range for the local target; pass at most {_MAX_SLOTS}")
 
 
 @hookimpl
-def create_job(target: str, spec: JobSpec) -> Job | None:
+@environment_errors
+def create_job(target: str, spec: JobSpec, options: Mapping[str, object]) -> Job | None:
     if target != NAME:
         return None
+    _in_range(spec.max_workers, "--max-workers")
+    _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
+    env = safety.check_env(spec.env)
+    settings = local_options.job_options(options or {})
     root = store.home()
+    db = store.connect(root)
     main, companions = envs.artifact_files(root, spec.artifact)
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
-        envs.prepare_env(root, main, companions)  # fail at create time, not in every run
+        with safety.private_umask():
+            envs.prepare_env(root, main, companions)  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
-    db = store.connect(root)
     with store.transaction(db):
-        job_id = store.insert_job(db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(spec.env))
-        envs.write_secrets(store.secrets_path(root, job_id), dict(spec.env))
+        job_id = store.insert_job(
+            db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(env), settings
+        )
+        envs.write_secrets(store.secrets_path(root, job_id), env)
     return store.to_job(store.job_row(db, job_id))
 
 
 @hookimpl
+@environment_errors
 def get_job(target: str, job_id: str) -> Job | None:
     if target != NAME:
         return None
@@ -62,6 +97,7 @@ def get_job(target: str, job_id: str) -> Job | None:
 
 
 @hookimpl
+@environment_errors
 def list_jobs(target: str) -> list[Job] | None:
     if target != NAME:
         return None
@@ -76,53 +112,39 @@ def trigger_concurrency(target: str) -> int | None:
 
 
 @hookimpl
+@environment_errors
 def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
     if target != NAME:
         return None
+    checked = safety.check_args(args)  # before anything is stored: the supervisor would only fail later
     root = store.home()
     db = store.connect(root)
     job = store.job_row(db, job_id)
-    run_id = store.insert_run(db, job["id"], list(args))
-    worker.ensure_worker(root, job["id"])
+    run_id = store.insert_run(db, job["id"], checked)
+    supervisor.dispatch(root, job["id"], db)
     return store.to_run(store.run_row(db, run_id))
-
-
-def _reconcile(root: Path, rows: list) -> None:
-    """Report runs whose process was lost as FAILED, and restart a dead job's queue."""
-    db = None
-    for job_id in {row["job_id"] for row in rows if row["state"] in ("QUEUED", "RUNNING")}:
-        if worker.worker_alive(root, job_id):
-            continue
-        db = db or store.connect(root)
-        for row in rows:
-            if (
-                row["job_id"] == job_id
-                and row["state"] == "RUNNING"
-                and not procs.alive(row["pid"], row["pid_started"])
-            ):
-                with store.transaction(db):
-                    store.finish_run(
-                        db,
-                        row["id"],
-                        RunState.FAILED,
-                        None,
-                        "the run's process was lost (killed, or the machine restarted) before it recorded an end",
-                    )
-        if any(row["job_id"] == job_id and row["state"] == "QUEUED" for row in rows):
-            worker.ensure_worker(root, job_id)
 
 
 def _fresh_rows(sql: str, params: tuple) -> list:
     root = store.home()
     db = store.connect(root)
     found = store.rows(db, sql, params)
-    if any(row["state"] in ("QUEUED", "RUNNING") for row in found):
-        _reconcile(root, found)
+    # Settle runs nobody watches any more and start what free slots can take.
+    stale = {
+        row["job_id"]
+        for row in found
+        if row["state"] == "QUEUED"
+        or (row["state"] == "RUNNING" and not procs.alive(row["sup_pid"], row["sup_started"]))
+    }
+    if stale:
+        for job_id in stale:
+            supervisor.dispatch(root, job_id, db)
         found = store.rows(db, sql, params)
     return found
 
 
 @hookimpl
+@environment_errors
 def list_runs(target: str, job_id: str | None) -> list[Run] | None:
     if target != NAME:
         return None
@@ -133,6 +155,7 @@ def list_runs(target: str, job_id: str | None) -> list[Run] | None:
 
 
 @hookimpl
+@environment_errors
 def get_run(target: str, run_id: str) -> Run | None:
     if target != NAME:
         return None
@@ -141,19 +164,13 @@ def get_run(target: str, run_id: str) -> Run | None:
 
 
 @hookimpl
+@environment_errors
 def get_run_logs(target: str, run_id: str) -> RunLogs | None:
     if target != NAME:
         return None
     root = store.home()
     run = get_run(target, run_id)
-    path = store.log_path(root, run.run_id)
-    text, truncated = "", False
-    if path.exists():
-        with open(path, "rb") as handle:
-            size = handle.seek(0, 2)
-            truncated = size > _LOG_LIMIT
-            handle.seek(max(0, size - _LOG_LIMIT))
-            text = handle.read().decode("utf-8", errors="replace")
+    text, truncated = output.read_log(store.run_dir(root, run.run_id))
     note = None
     if run.state is RunState.QUEUED:
         note = "the run is queued and has not started yet"
@@ -164,6 +181,7 @@ def get_run_logs(target: str, run_id: str) -> RunLogs | None:
 
 
 @hookimpl
+@environment_errors
 def cancel_run(target: str, run_id: str) -> Run | None:
     if target != NAME:
         return None
@@ -174,6 +192,9 @@ def cancel_run(target: str, run_id: str) -> Run | None:
             store.finish_run(db, row["id"], RunState.CANCELED, None, "canceled before it started")
         elif row["state"] == "RUNNING":
             store.finish_run(db, row["id"], RunState.CANCELED, None, "canceled by the user")
-    if row["state"] == "RUNNING" and procs.alive(row["pid"], row["pid_started"]):
-        procs.kill_tree(row["pid"])
+    if row["state"] == "RUNNING":
+        if procs.alive(row["sup_pid"], row["sup_started"]):
+            os.kill(row["sup_pid"], signal.SIGUSR1)  # it kills every process of the run, and waits for them
+        elif procs.alive(row["pid"], row["pid_started"]):
+            procs.kill_tree(row["pid"])  # its supervisor is gone: what is still in the task's tree
     return store.to_run(store.run_row(db, row["id"]))

@@ -1,0 +1,437 @@
+"""Run supervisors: detached processes that start a job's queued runs and record how they end.
+
+A job has at most ``max_concurrent_runs`` slots. Each slot is one supervisor, started
+double-forked in its own session by whoever finds a queued run and a free slot (a trigger, or
+a supervisor). A supervisor takes the oldest queued run, executes it, records its end (exit
+code or signal, times), then takes the next one, and exits when nothing is queued: an idle job
+has no process at all. It blocks on the task's output pipe and on ``waitpid``, never polls.
+
+Nothing depends on one process staying alive:
+
+- the supervisor is a child subreaper, so a run ends only once every process it started has
+  exited (``setsid`` or not), and a cancel reaches all of them;
+- the task's launcher writes its exit code to the run's folder; if its supervisor was killed,
+  the launcher turns itself into the job's next supervisor, which records that outcome and goes
+  on with the queue;
+- a run whose supervisor and task are both gone is settled by the next process that looks
+  (another supervisor, a trigger, any ``lakeflow`` command); a task that outlived its
+  supervisor still holds its slot until it ends, so the cap holds across crashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import pwd
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import lakeflow_host
+from lakeflow_host import LakeflowError, RunState
+from lakeflow_local_target import output, procs, safety, store
+
+#: What every run's environment starts from; the job's env vars and the run ids are added.
+BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM")
+# A slot whose supervisor was spawned but has not said so yet counts as busy this long.
+_SPAWN_GRACE = 30.0
+_PR_SET_CHILD_SUBREAPER = 36
+_KILL_GRACE = 3.0
+# Where lakeflow itself is imported from, for a task that execs into a supervisor (see adopt).
+_PACKAGE_DIRS = sorted(
+    {str(Path(__file__).resolve().parents[1]), str(Path(lakeflow_host.__file__).resolve().parents[1])}
+)
+# Double fork: the process lakeflow waits for exits at once, the supervisor is nobody's child.
+_BOOT = (
+    "import os, sys\n"
+    "if os.fork():\n"
+    "    os._exit(0)\n"
+    "from lakeflow_local_target.supervisor import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def base_env(source: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The documented minimal environment, taken from ``source``, with sane defaults."""
+    env = {k: v for k, v in source.items() if k in BASE_ENV or k.startswith("LC_")}
+    try:
+        user = pwd.getpwuid(os.getuid())
+        env.setdefault("HOME", user.pw_dir)
+        env.setdefault("USER", user.pw_name)
+    except KeyError:
+        pass
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def _supervisor_env(inherit: bool) -> dict[str, str]:
+    env = dict(os.environ) if inherit else base_env(os.environ)
+    env.pop("LAKEFLOW_HOME", None)
+    if "PYTHONPATH" in os.environ:  # it may be how lakeflow itself is found
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+# --- slots: who may start runs -----------------------------------------------------------
+
+
+def _settle(db: sqlite3.Connection, root: Path, row: sqlite3.Row) -> None:
+    """Record the end of a RUNNING run whose supervisor and task are both gone."""
+    code = _read_status(root, row["id"])
+    if code is not None:
+        state = RunState.SUCCEEDED if code == 0 else RunState.FAILED
+        store.finish_run(db, row["id"], state, code, describe_exit(code))
+    elif row["pid"] is None:
+        store.finish_run(
+            db, row["id"], RunState.FAILED, None, "its supervisor was killed before the task started; trigger it again"
+        )
+    else:
+        store.finish_run(
+            db,
+            row["id"],
+            RunState.FAILED,
+            None,
+            "its supervisor and its task were both killed (or the machine restarted) before the end was recorded",
+        )
+
+
+def _read_status(root: Path, run_id: int) -> int | None:
+    try:
+        text = safety.read_private(store.status_path(root, run_id)).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def busy_slots(db: sqlite3.Connection, root: Path, job_id: int) -> int:
+    """Live supervisors plus tasks that outlived theirs; settles runs nobody watches any more.
+
+    Call inside a transaction.
+    """
+    now = time.time()
+    live = 0
+    for sup in store.rows(db, "SELECT * FROM supervisors WHERE job_id = ?", (job_id,)):
+        if sup["pid"] is None:
+            alive = now - sup["created_at"] < _SPAWN_GRACE
+        else:
+            alive = procs.alive(sup["pid"], sup["pid_started"])
+        if alive:
+            live += 1
+        else:
+            db.execute("DELETE FROM supervisors WHERE id = ?", (sup["id"],))
+    orphans = 0
+    for run in store.rows(db, "SELECT * FROM runs WHERE job_id = ? AND state = 'RUNNING'", (job_id,)):
+        if procs.alive(run["sup_pid"], run["sup_started"]):
+            continue
+        if procs.alive(run["pid"], run["pid_started"]):
+            orphans += 1
+        else:
+            _settle(db, root, run)
+    return live + orphans
+
+
+def dispatch(root: Path, job_id: int, db: sqlite3.Connection | None = None) -> None:
+    """Start a supervisor for each queued run a free slot can take."""
+    db = db or store.connect(root)
+    with store.transaction(db):
+        job = store.job_row(db, job_id)
+        queued = db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
+        wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id)) if queued else 0
+        slots = [
+            int(
+                db.execute(
+                    "INSERT INTO supervisors (job_id, created_at) VALUES (?, ?)", (job_id, time.time())
+                ).lastrowid
+            )
+            for _ in range(max(0, wanted))
+        ]
+    if slots:
+        inherit = _flag(store.job_options(job).get("inherit_env"))
+        for slot in slots:
+            _spawn(root, job_id, slot, inherit)
+
+
+def _spawn(root: Path, job_id: int, slot: int, inherit: bool) -> None:
+    log = safety.open_private(root / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _BOOT, str(root), str(job_id), str(slot)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=_supervisor_env(inherit),
+            start_new_session=True,
+            check=True,
+            cwd="/",
+        )
+    finally:
+        os.close(log)
+
+
+def _flag(value: object) -> bool:
+    # Options arrive as strings until the host converts them to their declared type.
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"))
+
+
+def log_cap(options: dict[str, Any]) -> int:
+    try:
+        return max(output.MIN_LOG_BYTES, int(options.get("max_log_bytes") or output.DEFAULT_MAX_LOG_BYTES))
+    except (TypeError, ValueError):
+        return output.DEFAULT_MAX_LOG_BYTES
+
+
+def describe_exit(code: int) -> str | None:
+    if code == 0:
+        return None
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"the task exited with code {code}"
+
+
+# --- the supervisor itself -----------------------------------------------------------------
+
+
+class Supervisor:
+    def __init__(self, root: Path, job_id: int, slot: int | None) -> None:
+        self.root, self.job_id = root, job_id
+        self.task_umask = os.umask(0o077)  # what lakeflow writes is private; tasks keep the user's umask
+        _become_subreaper()
+        self.db = store.connect(root)
+        self.job = store.job_row(self.db, job_id)
+        self.options = store.job_options(self.job)
+        self.me = (os.getpid(), procs.started(os.getpid()))
+        with store.transaction(self.db):
+            updated = (
+                slot is not None
+                and self.db.execute(
+                    "UPDATE supervisors SET pid = ?, pid_started = ? WHERE id = ?", (*self.me, slot)
+                ).rowcount
+            )
+            if not updated:
+                self.db.execute(
+                    "INSERT INTO supervisors (job_id, pid, pid_started, created_at) VALUES (?, ?, ?, ?)",
+                    (job_id, *self.me, time.time()),
+                )
+        self.command: list[str] | None = None
+        self.current: int | None = None
+        self.killer: threading.Thread | None = None
+        signal.signal(signal.SIGUSR1, self._on_cancel)
+
+    def loop(self) -> None:
+        while True:
+            with store.transaction(self.db):
+                busy_slots(self.db, self.root, self.job_id)  # settle what nobody watches
+                row = self.db.execute(
+                    "SELECT * FROM runs WHERE job_id = ? AND state = 'QUEUED' ORDER BY id LIMIT 1", (self.job_id,)
+                ).fetchone()
+                if row is None:
+                    self.db.execute("DELETE FROM supervisors WHERE pid = ? AND pid_started IS ?", self.me)
+                    return
+                self.db.execute(
+                    "UPDATE runs SET state = 'RUNNING', started_at = ?, sup_pid = ?, sup_started = ? WHERE id = ?",
+                    (time.time(), *self.me, row["id"]),
+                )
+            try:
+                self.execute(row["id"], row["args"])
+            except Exception as exc:  # noqa: BLE001 - the queue must go on whatever one run hit
+                self._finish(row["id"], RunState.FAILED, None, f"lakeflow's supervisor failed: {exc}")
+
+    def _finish(self, run_id: int, state: RunState, code: int | None, message: str | None) -> None:
+        for attempt in range(30):  # a full disk or a busy database may clear up
+            try:
+                with store.transaction(self.db):
+                    if not store.finish_run(self.db, run_id, state, code, message) and code is not None:
+                        # Canceled meanwhile: keep the cancel, but record how the process ended.
+                        self.db.execute(
+                            "UPDATE runs SET exit_code = ? WHERE id = ? AND exit_code IS NULL", (code, run_id)
+                        )
+                return
+            except sqlite3.OperationalError:
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+
+    def prepare(self, run_id: int, stored_args: str) -> tuple[list[str], dict[str, str], list[str]]:
+        """The run's arguments, environment and the job's secret values; one line if broken."""
+        try:
+            args = safety.check_args(json.loads(stored_args))
+        except ValueError as exc:
+            raise LakeflowError(f"its stored arguments are unreadable ({exc}); trigger it again") from None
+        path = store.secrets_path(self.root, self.job_id)
+        secrets: dict[str, str] = {}
+        if json.loads(self.job["env_names"]):
+            try:
+                secrets = safety.check_env(json.loads(safety.read_private(path)))
+            except (OSError, ValueError, AttributeError) as exc:
+                raise LakeflowError(
+                    f"the job's env-var file {path} is unreadable ({type(exc).__name__}); create the job again"
+                ) from None
+        if _flag(self.options.get("inherit_env")):
+            env = dict(os.environ)
+            env.pop("LAKEFLOW_HOME", None)
+        else:
+            env = base_env(os.environ)
+        env.update(secrets)
+        env.update(DATABRICKS_RUN_ID=str(run_id), LAKEFLOW_RUN_ID=str(run_id), PYTHONUNBUFFERED="1")
+        return args, env, list(secrets.values())
+
+    def execute(self, run_id: int, stored_args: str) -> None:
+        from lakeflow_local_target import envs
+
+        folder = store.make_run_dir(self.root, run_id)
+        try:
+            args, env, secrets = self.prepare(run_id, stored_args)
+            if self.command is None:
+                with safety.private_umask():
+                    self.command = envs.command(self.root, self.job["kind"], self.job["package"], self.job["artifact"])
+        except (LakeflowError, OSError) as exc:
+            self._finish(run_id, RunState.FAILED, None, f"the run could not start: {exc}")
+            return
+        workdir = tempfile.mkdtemp(prefix=f"lakeflow-run-{run_id}-", dir=env.get("TMPDIR"))
+        status_fd = safety.open_private(store.status_path(self.root, run_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        adopt_r, adopt_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            os.write(adopt_w, json.dumps(self._adopt_command(run_id)).encode())
+            os.close(adopt_w)
+            control = [str(status_fd), str(adopt_r), str(os.getpid())] if self.job["kind"] == "wheel" else []
+            argv = self.command[:4] + control + self.command[4:] + args if control else self.command + args
+            self.current = run_id
+            proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=out_w,
+                start_new_session=True,
+                pass_fds=(status_fd, adopt_r),
+                umask=self.task_umask,
+            )
+        except OSError as exc:
+            self.current = None
+            self._finish(run_id, RunState.FAILED, None, f"the run could not start: {exc}")
+            shutil.rmtree(workdir, ignore_errors=True)
+            return
+        finally:
+            for fd in (status_fd, adopt_r, out_w):
+                os.close(fd)
+        self.db.execute(
+            "UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?", (proc.pid, procs.started(proc.pid), run_id)
+        )
+        if self.db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()["state"] == "CANCELED":
+            self._start_killer(run_id)  # canceled between the claim and the start
+        disk_error = self._pump(out_r, folder, secrets)
+        code = self._reap(proc.pid)
+        proc.returncode = code  # reaped here, so that Popen never waits for it
+        if self.killer is not None:
+            self.killer.join()
+            self.killer = None
+        self.current = None
+        shutil.rmtree(workdir, ignore_errors=True)
+        if disk_error:
+            self._finish(run_id, RunState.FAILED, code, disk_error)
+        else:
+            self._finish(run_id, RunState.SUCCEEDED if code == 0 else RunState.FAILED, code, describe_exit(code))
+
+    def _pump(self, out_r: int, folder: Path, secrets: list[str]) -> str | None:
+        """Copy the task's output into its log until every writer closed it; blocks, no polling."""
+        redactor = output.Redactor(secrets)
+        error = None
+        log = output.CappedLog(folder, log_cap(self.options))
+        try:
+            while True:
+                data = os.read(out_r, 1 << 16)
+                if not data:
+                    break
+                if error is None:
+                    try:
+                        log.write(redactor.feed(data))
+                    except OSError as exc:
+                        # Keep draining, so the task never blocks on a full pipe.
+                        error = safety.describe_os_error(exc, self.root) or f"writing its log failed: {exc}"
+                        error += " (the run's log is incomplete)"
+            if error is None:
+                log.write(redactor.flush())
+        finally:
+            os.close(out_r)
+            with contextlib.suppress(OSError):
+                log.close()
+        return error
+
+    def _reap(self, task_pid: int) -> int:
+        """Wait for every descendant (we are their subreaper); the task's exit code."""
+        code = -1
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return code
+            if pid == task_pid:
+                code = os.waitstatus_to_exitcode(status)
+
+    def _adopt_command(self, run_id: int) -> dict[str, Any]:
+        boot = (
+            f"import sys; sys.path[:0] = {_PACKAGE_DIRS!r}\n"
+            "from lakeflow_local_target.supervisor import adopt\n"
+            "adopt(sys.argv[1:])\n"
+        )
+        env = base_env(os.environ)
+        if "PYTHONPATH" in os.environ:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return {"argv": [sys.executable, "-c", boot, str(self.root), str(self.job_id), str(run_id)], "env": env}
+
+    def _on_cancel(self, signum: int, frame: object) -> None:
+        if self.current is not None and self.killer is None:
+            self._start_killer(self.current)
+
+    def _start_killer(self, run_id: int) -> None:
+        def kill() -> None:
+            db = store.connect(self.root)
+            try:
+                if db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()["state"] == "CANCELED":
+                    procs.kill_descendants(os.getpid(), _KILL_GRACE)
+            finally:
+                db.close()
+
+        self.killer = threading.Thread(target=kill, daemon=True)
+        self.killer.start()
+
+
+def _become_subreaper() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of a spawned supervisor: ROOT JOB_ID SLOT_ID."""
+    os.setsid()
+    Supervisor(Path(argv[0]), int(argv[1]), int(argv[2])).loop()
+
+
+def adopt(argv: list[str]) -> None:
+    """A task whose supervisor died execs into this: ROOT JOB_ID RUN_ID. Same pid as the task."""
+    root, job_id, run_id = Path(argv[0]), int(argv[1]), int(argv[2])
+    _become_subreaper()
+    with contextlib.suppress(ChildProcessError):  # the task's own children, now ours
+        while True:
+            os.waitpid(-1, 0)
+    sup = Supervisor(root, job_id, None)
+    code = _read_status(root, run_id)
+    if code is None:
+        sup._finish(run_id, RunState.FAILED, None, "its supervisor was killed and the task's exit code was lost")
+    else:
+        sup._finish(run_id, RunState.SUCCEEDED if code == 0 else RunState.FAILED, code, describe_exit(code))
+    sup.loop()
