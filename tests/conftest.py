@@ -45,11 +45,15 @@ def _stop_runs(root: Path) -> None:
         return
     import sqlite3
 
-    db = sqlite3.connect(root / "lakeflow.db", timeout=30)
-    pids = [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
-    with contextlib.suppress(sqlite3.Error):  # supervisors first, so they start nothing new
-        pids[:0] = [row[0] for row in db.execute("SELECT pid FROM supervisors WHERE pid IS NOT NULL")]
-    db.close()
+    pids: list[int] = []
+    with contextlib.suppress(sqlite3.Error, OSError):  # a test may have broken the database on purpose
+        db = sqlite3.connect(root / "lakeflow.db", timeout=30)
+        try:
+            # Supervisors first, so that they start nothing new.
+            pids += [row[0] for row in db.execute("SELECT pid FROM supervisors WHERE pid IS NOT NULL")]
+        finally:
+            pids += [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
+            db.close()
     for pid in pids:
         try:
             os.killpg(pid, 9)

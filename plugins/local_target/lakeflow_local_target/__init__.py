@@ -78,7 +78,7 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, object]) -> Job
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
         with safety.private_umask():
-            envs.prepare_env(root, main, companions)  # fail at create time, not in every run
+            safety.seal_env(envs.prepare_env(root, main, companions))  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
     with store.transaction(db):
         job_id = store.insert_job(

@@ -98,6 +98,20 @@ class CappedLog:
         self.segment_fd = safety.open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         self.segment_written = 0
 
+    def give_back_space(self) -> None:
+        """On a full disk: drop the newest output (~256 KiB) so that the run's end can be
+        recorded, and mark the place."""
+        room = 256 * 1024
+        if self.segment_fd is not None:
+            os.ftruncate(self.segment_fd, max(0, self.segment_written - room))
+            os.lseek(self.segment_fd, 0, os.SEEK_END)
+            fd = self.segment_fd
+        else:
+            os.ftruncate(self.fd, max(0, self.head_written - room))
+            fd = self.fd
+        with contextlib.suppress(OSError):
+            _write_all(fd, b"\n[lakeflow: the disk filled up here; the rest of the output was dropped]\n")
+
     def close(self) -> None:
         """Put head, marker and tail into ``output.log`` and drop the segments."""
         if self.segment_fd is not None:

@@ -126,6 +126,30 @@ def private_umask() -> Iterator[None]:
         os.umask(old)
 
 
+def seal_env(venv: Path) -> None:
+    """Make a job's venv this user's alone, whatever modes its installer chose, and compile it
+    now, so that runs (with the user's umask) need not write bytecode into it."""
+    marker = venv / ".lakeflow-private"
+    if marker.exists():
+        return
+    import subprocess
+
+    with private_umask():
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "compileall", "-q", str(venv / "lib")],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    for folder, dirs, files in os.walk(venv):
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
+                os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
+    os.close(open_private(marker, os.O_WRONLY | os.O_CREAT))
+
+
 def check_args(args: Sequence[object], reserved: int = 0) -> list[str]:
     """The run's arguments, as execve will take them, or one line saying which one cannot be."""
     if isinstance(args, (str, bytes)):
@@ -192,8 +216,10 @@ def describe_os_error(exc: BaseException, root: Path) -> str | None:
     if isinstance(exc, sqlite3.DatabaseError):
         text = str(exc).lower()
         db = root / "lakeflow.db"
-        if "full" in text:
+        if "full" in text or ("i/o error" in text and _disk_nearly_full(root)):
             return f"the disk holding the lakeflow home {root} is full; free some space and retry"
+        if "i/o error" in text:
+            return f"reading or writing the lakeflow database {db} failed ({exc}); check the disk, then retry"
         if "readonly" in text or "read-only" in text or "unable to open" in text:
             return (
                 f"the lakeflow database {db} cannot be written (read-only home or disk?); make {root} "
@@ -220,6 +246,14 @@ def describe_os_error(exc: BaseException, root: Path) -> str | None:
         if exc.errno == errno.ENOTDIR:
             return f"{where} is under a file, not a directory; point LAKEFLOW_HOME at a directory"
     return None
+
+
+def _disk_nearly_full(root: Path) -> bool:
+    try:
+        info = os.statvfs(root)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 1024 * 1024
 
 
 def environment_errors(func: F) -> F:

@@ -291,21 +291,38 @@ class Supervisor:
         folder = store.make_run_dir(self.root, run_id)
         try:
             args, env, secrets = self.prepare(run_id, stored_args)
+            secret_names = json.loads(self.job["env_names"])
             if self.command is None:
                 with safety.private_umask():
                     self.command = envs.command(self.root, self.job["kind"], self.job["package"], self.job["artifact"])
+                    if self.job["kind"] == "wheel":
+                        safety.seal_env(envs.env_dir(self.root, Path(self.job["artifact"])))
         except (LakeflowError, OSError) as exc:
             self._finish(run_id, RunState.FAILED, None, f"the run could not start: {exc}")
             return
         workdir = tempfile.mkdtemp(prefix=f"lakeflow-run-{run_id}-", dir=env.get("TMPDIR"))
-        status_fd = safety.open_private(store.status_path(self.root, run_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        adopt_r, adopt_w = os.pipe()
         out_r, out_w = os.pipe()
+        lifeline_r, lifeline_w = os.pipe()
+        plan_r, plan_w = os.pipe()
+        fds = {
+            "status": safety.open_private(store.status_path(self.root, run_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            "log": safety.open_private(store.log_path(self.root, run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND),
+            "lifeline": lifeline_r,
+            "output": out_r,
+        }
+        passed = (*fds.values(), plan_r)
         try:
-            os.write(adopt_w, json.dumps(self._adopt_command(run_id)).encode())
-            os.close(adopt_w)
-            control = [str(status_fd), str(adopt_r), str(os.getpid())] if self.job["kind"] == "wheel" else []
-            argv = self.command[:4] + control + self.command[4:] + args if control else self.command + args
+            wheel = self.job["kind"] == "wheel"
+            if wheel:
+                plan = {
+                    "parent": os.getpid(),
+                    "fds": fds,
+                    "secrets": secret_names,
+                    "adopt": self._adopt_command(run_id),
+                }
+                os.write(plan_w, json.dumps(plan).encode())  # far below a pipe's buffer
+            os.close(plan_w)
+            argv = [*self.command, str(plan_r), *args] if wheel else [*self.command, *args]
             self.current = run_id
             proc = subprocess.Popen(
                 argv,
@@ -315,17 +332,18 @@ class Supervisor:
                 stdout=out_w,
                 stderr=out_w,
                 start_new_session=True,
-                pass_fds=(status_fd, adopt_r),
+                pass_fds=passed if wheel else (),
                 umask=self.task_umask,
             )
         except OSError as exc:
             self.current = None
+            for fd in (*passed, out_w, lifeline_w):
+                os.close(fd)
             self._finish(run_id, RunState.FAILED, None, f"the run could not start: {exc}")
             shutil.rmtree(workdir, ignore_errors=True)
             return
-        finally:
-            for fd in (status_fd, adopt_r, out_w):
-                os.close(fd)
+        for fd in (fds["status"], fds["log"], lifeline_r, plan_r, out_w):
+            os.close(fd)
         self.db.execute(
             "UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?", (proc.pid, procs.started(proc.pid), run_id)
         )
@@ -333,6 +351,7 @@ class Supervisor:
             self._start_killer(run_id)  # canceled between the claim and the start
         disk_error = self._pump(out_r, folder, secrets)
         code = self._reap(proc.pid)
+        os.close(lifeline_w)  # only now: the task's launcher must not take over the log
         proc.returncode = code  # reaped here, so that Popen never waits for it
         if self.killer is not None:
             self.killer.join()
@@ -361,12 +380,20 @@ class Supervisor:
                         # Keep draining, so the task never blocks on a full pipe.
                         error = safety.describe_os_error(exc, self.root) or f"writing its log failed: {exc}"
                         error += " (the run's log is incomplete)"
+                        with contextlib.suppress(OSError):
+                            log.give_back_space()
             if error is None:
-                log.write(redactor.flush())
+                with contextlib.suppress(OSError):
+                    log.write(redactor.flush())
         finally:
             os.close(out_r)
-            with contextlib.suppress(OSError):
+            try:
+                if error is not None:
+                    raise OSError("no room to put head and tail together: they stay as they are")
                 log.close()
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.close(log.fd)
         return error
 
     def _reap(self, task_pid: int) -> int:
