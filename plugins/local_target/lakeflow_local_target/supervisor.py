@@ -145,7 +145,7 @@ def dispatch(root: Path, job_id: int, db: sqlite3.Connection | None = None) -> N
     with store.transaction(db):
         job = store.job_row(db, job_id)
         queued = db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
-        wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id)) if queued else 0
+        wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id))
         slots = [
             int(
                 db.execute(
