@@ -120,8 +120,7 @@ def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
     root = store.home()
     db = store.connect(root)
     job = store.job_row(db, job_id)
-    run_id = store.insert_run(db, job["id"], checked)
-    supervisor.dispatch(root, job["id"], db)
+    run_id = supervisor.dispatch(root, job["id"], db, checked)
     return store.to_run(store.run_row(db, run_id))
 
 

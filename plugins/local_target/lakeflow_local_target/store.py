@@ -89,6 +89,9 @@ def connect(root: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA busy_timeout = 30000")
+    # In WAL mode this still never corrupts the database; a power cut may only lose the last
+    # commits. It spares an fsync per state change, which a 1000-run fan-out feels.
+    db.execute("PRAGMA synchronous = NORMAL")
     if root not in _initialized:
         db.execute("PRAGMA journal_mode = WAL")
         db.executescript(_SCHEMA)

@@ -139,11 +139,17 @@ def busy_slots(db: sqlite3.Connection, root: Path, job_id: int) -> int:
     return live + orphans
 
 
-def dispatch(root: Path, job_id: int, db: sqlite3.Connection | None = None) -> None:
-    """Start a supervisor for each queued run a free slot can take."""
+def dispatch(
+    root: Path, job_id: int, db: sqlite3.Connection | None = None, args: list[str] | None = None
+) -> int | None:
+    """Start a supervisor for each queued run a free slot can take; with ``args``, queue a run
+    first, in the same transaction, and return its id."""
     db = db or store.connect(root)
+    run_id = None
     with store.transaction(db):
         job = store.job_row(db, job_id)
+        if args is not None:
+            run_id = store.insert_run(db, job_id, args)
         queued = db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
         wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id))
         slots = [
@@ -158,6 +164,7 @@ def dispatch(root: Path, job_id: int, db: sqlite3.Connection | None = None) -> N
         inherit = _flag(store.job_options(job).get("inherit_env"))
         for slot in slots:
             _spawn(root, job_id, slot, inherit)
+    return run_id
 
 
 def _spawn(root: Path, job_id: int, slot: int, inherit: bool) -> None:
@@ -353,10 +360,10 @@ class Supervisor:
         code = self._reap(proc.pid)
         os.close(lifeline_w)  # only now: the task's launcher must not take over the log
         proc.returncode = code  # reaped here, so that Popen never waits for it
+        self.current = None  # before the join: no cancel may start a killer that outlives this run
         if self.killer is not None:
             self.killer.join()
             self.killer = None
-        self.current = None
         shutil.rmtree(workdir, ignore_errors=True)
         if disk_error:
             self._finish(run_id, RunState.FAILED, code, disk_error)
