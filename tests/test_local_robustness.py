@@ -82,6 +82,22 @@ def test_killing_the_supervisor_mid_run_loses_neither_the_outcome_nor_the_queue(
     assert _log(lakeflow, first).endswith("DONE\n")  # the task's output after its supervisor died is kept
 
 
+def test_a_supervisor_killed_between_its_tasks_exit_and_the_record_loses_nothing(home, lakeflow, task_job):
+    job_id = task_job("--max-workers", "1")
+    first = lakeflow("trigger-run", job_id, "sleep", "1").stdout.strip()
+    second = lakeflow("trigger-run", job_id, "sleep", "0").stdout.strip()
+    row = wait_until(lambda: (row := _stored_run(home, first))["pid"] and row)
+    os.kill(row["sup_pid"], signal.SIGSTOP)  # it can no longer record the end it is about to see
+    wait_until(lambda: (pid := _stored_run(home, first)["pid"]) and not _alive(pid))
+    os.kill(row["sup_pid"], signal.SIGKILL)
+    wait_until(lambda: not _alive(row["sup_pid"]))
+    # The next lakeflow process that looks records the true exit code and starts the queue.
+    run = json.loads(lakeflow("get-run", first, "--json").stdout)
+    assert run["state"] == "SUCCEEDED" and run["exit_code"] == 0
+    lakeflow("list-job-runs", job_id)
+    assert _wait_stored(home, second, FINAL)["state"] == "SUCCEEDED"
+
+
 def test_the_cap_holds_when_supervisors_die_and_queued_runs_still_start(home, lakeflow, task_job, tmp_path):
     stamps = tmp_path / "stamps"
     stamps.mkdir()
@@ -287,6 +303,11 @@ async def test_a_printed_secret_is_redacted_in_the_log_file_cli_api_and_mcp(conn
         with anyio.fail_after(60):
             logs = await agent.data("get_run_logs", {"run_id": run_id})
             assert expected in logs["text"]
+            # Bad arguments over MCP: the same one line as from the API, and nothing stored.
+            for args, message in ((["a\0b"], "argument 1 holds a NUL byte"), (["x" * (128 * 1024)], "over the")):
+                refused = await agent.call("trigger_run", {"job_id": job_id, "args": args}, error=True)
+                assert message in refused.content[0].text
+    assert len(runs_json(lakeflow, job_id)) == 1
 
 
 @pytest.fixture
