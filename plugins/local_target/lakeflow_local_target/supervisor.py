@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import pwd
@@ -36,7 +37,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lakeflow_host
 from lakeflow_host import LakeflowError, RunState
 from lakeflow_local_target import output, procs, safety, store
 
@@ -47,8 +47,10 @@ _SPAWN_GRACE = 30.0
 _PR_SET_CHILD_SUBREAPER = 36
 _KILL_GRACE = 3.0
 # Where lakeflow itself is imported from, for a task that execs into a supervisor (see adopt).
+_HOST_SPEC = importlib.util.find_spec("lakeflow_host")
 _PACKAGE_DIRS = sorted(
-    {str(Path(__file__).resolve().parents[1]), str(Path(lakeflow_host.__file__).resolve().parents[1])}
+    {str(Path(__file__).resolve().parents[1])}
+    | ({str(Path(_HOST_SPEC.origin).resolve().parents[1])} if _HOST_SPEC and _HOST_SPEC.origin else set())
 )
 # Double fork: the process lakeflow waits for exits at once, the supervisor is nobody's child.
 _BOOT = (
