@@ -36,7 +36,7 @@ def check_home(root: Path) -> None:
     """Create the home 0700, or check that an existing one is ours and private."""
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(root)
+        info = os.stat(root)  # the home itself may be a link the user made; nothing inside it may
     except FileExistsError:
         raise LakeflowError(
             f"the lakeflow home {root} exists and is not a directory; point LAKEFLOW_HOME at a directory"
