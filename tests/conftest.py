@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pants_support import pants_cmd, pants_env, pants_repo  # noqa: F401 - shared session fixtures
-from support import copy_project
+from support import copy_project, stop_runs
 
 # Variables that would make the Databricks target the default, or change the builder.
 _FOREIGN_ENV = (
@@ -36,33 +35,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # No ~/.databrickscfg DEFAULT profile may turn the Databricks target on.
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
     yield root
-    _stop_runs(root)
-
-
-def _stop_runs(root: Path) -> None:
-    """Kill whatever a test left running, so that no process outlives the test."""
-    if not (root / "lakeflow.db").exists():
-        return
-    import sqlite3
-
-    pids: list[int] = []
-    with contextlib.suppress(sqlite3.Error, OSError):  # a test may have broken the database on purpose
-        db = sqlite3.connect(root / "lakeflow.db", timeout=30)
-        try:
-            # Supervisors first, so that they start nothing new.
-            pids += [row[0] for row in db.execute("SELECT pid FROM supervisors WHERE pid IS NOT NULL")]
-        finally:
-            pids += [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
-            db.close()
-    for pid in pids:
-        try:
-            os.killpg(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.kill(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
+    stop_runs(root)
 
 
 CLI = Callable[..., subprocess.CompletedProcess]

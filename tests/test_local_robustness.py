@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from support import runs_json, wait_until
+from support import runs_json, stop_runs, wait_until
 from test_mcp_server import CANARY, CANARY_NAME, connect  # noqa: F401 - the MCP session fixture
 
 import lakeflow_host as lf
@@ -325,6 +325,17 @@ def test_a_corrupted_database_says_how_to_recover(home, lakeflow):
     assert "corrupted" in line and ".recover" in line
 
 
+@pytest.mark.anyio
+async def test_over_mcp_a_corrupted_database_is_the_same_one_line(connect, home, lakeflow):  # noqa: F811
+    home.mkdir(mode=0o700)
+    (home / "lakeflow.db").write_bytes(b"this is not a database" * 100)
+    line = _one_line_error(lakeflow("list-jobs", check=False))[len("Error: ") :]
+    async with connect() as agent:
+        with anyio.fail_after(60):
+            result = await agent.call("list_jobs", {}, error=True)
+            assert result.content[0].text == f"Error executing tool list_jobs: {line}"
+
+
 def test_a_home_under_a_file_is_one_line(home, lakeflow, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("LAKEFLOW_HOME", str(tmp_path / "a-file" / "home"))
@@ -375,9 +386,7 @@ def test_a_full_disk_fails_the_run_honestly_and_commands_say_so(home, lakeflow, 
         line = _one_line_error(lakeflow("trigger-run", job_id, "sleep", "0", check=False))
         assert "full" in line and "free some space" in line
     finally:
-        from conftest import _stop_runs
-
-        _stop_runs(mount / "home")
+        stop_runs(mount / "home")
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 

@@ -1,6 +1,6 @@
 """The local target's state: one SQLite database under the lakeflow home.
 
-Several ``lakeflow`` processes (CLI calls, the MCP server, the per-job workers) use it at once;
+Several ``lakeflow`` processes (CLI calls, the MCP server, the run supervisors) use it at once;
 WAL mode and ``BEGIN IMMEDIATE`` transactions keep each state change atomic.
 Env-var values are not here: they live in per-job files readable only by the user.
 """
