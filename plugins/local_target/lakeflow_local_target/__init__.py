@@ -32,7 +32,7 @@ from lakeflow_local_target.safety import environment_errors
 
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
 envs = lazy_module("lakeflow_local_target.envs")
-supervisor = lazy_module("lakeflow_local_target.supervisor")
+slots = lazy_module("lakeflow_local_target.slots")
 output = lazy_module("lakeflow_local_target.output")
 local_options = lazy_module("lakeflow_local_target.options")
 
@@ -120,7 +120,7 @@ def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
     root = store.home()
     db = store.connect(root)
     job = store.job_row(db, job_id)
-    run_id = supervisor.dispatch(root, job["id"], db, checked)
+    run_id = slots.dispatch(root, job["id"], db, checked)
     return store.to_run(store.run_row(db, run_id))
 
 
@@ -137,7 +137,7 @@ def _fresh_rows(sql: str, params: tuple) -> list:
     }
     if stale:
         for job_id in stale:
-            supervisor.dispatch(root, job_id, db)
+            slots.dispatch(root, job_id, db)
         found = store.rows(db, sql, params)
     return found
 
