@@ -35,8 +35,7 @@ TARGETS = ["src/my_package:dist", "src/greeting:dist"]
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -46,8 +45,9 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
 Row = tuple[str, float, float, str | None]  # label, median, best, the direct-Pants row it compares to
 
 
-def measure(cases: list[tuple[str, Callable[[], float], Callable[[], None] | None]], repeat: int,
-            base: str | None) -> list[Row]:
+def measure(
+    cases: list[tuple[str, Callable[[], float], Callable[[], None] | None]], repeat: int, base: str | None
+) -> list[Row]:
     """Time the cases in turns (A B C A B C ...), so that a load change on this shared machine
     hits every case alike rather than the one that happened to run then."""
     times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
@@ -122,24 +122,38 @@ def main() -> None:
             if pantsd:
                 direct()  # start the daemon outside the timings
             try:
-                rows += measure([
-                    (f"pants package (direct){tag}", direct, None),
-                    (f"lakeflow build-wheel --builder pants{tag}", via_lakeflow, None),
-                    (f"lakeflow, after a BUILD edit (peek + package){tag}", via_lakeflow, touch_build),
-                ], args.repeat, f"pants package (direct){tag}")
+                rows += measure(
+                    [
+                        (f"pants package (direct){tag}", direct, None),
+                        (f"lakeflow build-wheel --builder pants{tag}", via_lakeflow, None),
+                        (f"lakeflow, after a BUILD edit (peek + package){tag}", via_lakeflow, touch_build),
+                    ],
+                    args.repeat,
+                    f"pants package (direct){tag}",
+                )
             finally:
                 if pantsd:
                     stop_pantsd(repo)
         app = uv_project(Path(tmp) / "uv")
         uv_env = {k: v for k, v in env.items() if k != "PANTS_PANTSD"}
         run([*lakeflow, "build-wheel", str(app)], app, uv_env)
-        rows += measure([
-            ("lakeflow build-wheel --builder uv -o rebuild=true", lambda: run(
-                [*lakeflow, "build-wheel", str(app), "-o", "rebuild=true"], app, uv_env), None),
-            ("lakeflow build-wheel --builder uv (unchanged, skipped)", lambda: run(
-                [*lakeflow, "build-wheel", str(app)], app, uv_env), None),
-            ("lakeflow --version (CLI start-up)", lambda: run([*lakeflow, "--version"], app, uv_env), None),
-        ], args.repeat, None)
+        rows += measure(
+            [
+                (
+                    "lakeflow build-wheel --builder uv -o rebuild=true",
+                    lambda: run([*lakeflow, "build-wheel", str(app), "-o", "rebuild=true"], app, uv_env),
+                    None,
+                ),
+                (
+                    "lakeflow build-wheel --builder uv (unchanged, skipped)",
+                    lambda: run([*lakeflow, "build-wheel", str(app)], app, uv_env),
+                    None,
+                ),
+                ("lakeflow --version (CLI start-up)", lambda: run([*lakeflow, "--version"], app, uv_env), None),
+            ],
+            args.repeat,
+            None,
+        )
 
     medians = {label: median for label, median, _, _ in rows}
     print(f"| case (median of {args.repeat}) | median s | best s | × direct pants |")

@@ -40,7 +40,16 @@ from lakeflow_host.errors import (
     UnsupportedOperationError,
 )
 from lakeflow_host.options import Option
-from lakeflow_host.tools import file_sha256, lazy_module, uv_binary
+from lakeflow_host.tools import (
+    TASK_ENTRY_POINT,
+    atomic_write,
+    file_sha256,
+    lakeflow_home,
+    lazy_module,
+    normalize_name,
+    parse_wheel_name,
+    uv_binary,
+)
 from lakeflow_host.types import (
     Artifact,
     BuilderInfo,
@@ -95,6 +104,7 @@ def __getattr__(name: str) -> object:
 hookimpl = pluggy.HookimplMarker("lakeflow")
 
 __all__ = [
+    "TASK_ENTRY_POINT",
     "Artifact",
     "BuilderInfo",
     "Job",
@@ -113,6 +123,7 @@ __all__ = [
     "TriggerFailure",
     "UnknownNameError",
     "UnsupportedOperationError",
+    "atomic_write",
     "build_wheel",
     "builders",
     "file_sha256",
@@ -122,12 +133,15 @@ __all__ = [
     "get_run",
     "get_run_logs",
     "hookimpl",
+    "lakeflow_home",
     "launch",
     "lazy_module",
     "list_job_runs",
     "list_jobs",
     "list_plugins",
     "load_artifact",
+    "normalize_name",
+    "parse_wheel_name",
     "resolve_builder",
     "resolve_target",
     "targets",

@@ -6,8 +6,6 @@ stdout carries only the value a command produces (an id, a path, a table, JSON),
 
 from __future__ import annotations
 
-import functools
-import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -16,14 +14,10 @@ from typing import Any
 import click
 
 from lakeflow_host import api, render
+from lakeflow_host.cli_options import command_class, common, debug_enabled, set_debug
+from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
 from lakeflow_host.errors import LakeflowError
 from lakeflow_host.types import Run, TriggerFailure
-
-DEBUG_ENV = "LAKEFLOW_DEBUG"
-
-
-def _debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 class LakeflowGroup(click.Group):
@@ -33,164 +27,9 @@ class LakeflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LakeflowError as exc:
-            if _debug_enabled():
+            if debug_enabled():
                 raise
             raise click.ClickException(str(exc)) from None
-
-
-class EnvVarCommand(click.Command):
-    """Lets ``--env-var A B C`` name several variables, as the seed workflow's scripts do."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        rewritten: list[str] = []
-        taken: int | None = None  # names the current --env-var has taken; None outside one
-        for arg in [*args, None]:
-            if taken is not None and arg is not None and not arg.startswith("-"):
-                rewritten += ["--env-var", arg]
-                taken += 1
-                continue
-            if taken == 0:
-                raise click.UsageError("--env-var needs at least one NAME, e.g. --env-var MY_SECRET_KEY", ctx)
-            taken = 0 if arg == "--env-var" else None
-            if arg is not None and taken is None:
-                rewritten.append(arg)
-        return super().parse_args(ctx, rewritten)
-
-
-class LaunchCommand(click.Command):
-    """``launch PROJECT_DIR [OPTIONS] [ARGS]...``: lakeflow's own options may come before or after
-    PROJECT_DIR, until the first task argument (or ``--``); from there on, everything reaches the
-    task verbatim."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        takes_value: dict[str, bool] = {}
-        for param in self.get_params(ctx):
-            if isinstance(param, click.Option):
-                for name in (*param.opts, *param.secondary_opts):
-                    takes_value[name] = not param.is_flag and not param.count
-        ours: list[str] = []
-        rest = list(args)
-        project: str | None = None
-        while rest:
-            token = rest[0]
-            name = token.split("=", 1)[0]
-            if name not in takes_value:
-                if project is None and token.startswith("-"):
-                    return super().parse_args(ctx, args)  # `--`, or an unknown option: click's words
-                if project is not None:
-                    if token == "--":
-                        rest.pop(0)
-                    break
-                project = rest.pop(0)
-                continue
-            ours.append(rest.pop(0))
-            if takes_value[name] and "=" not in token and rest:
-                ours.append(rest.pop(0))
-        if project is None:
-            return super().parse_args(ctx, args)
-        return super().parse_args(ctx, [*ours, project, *rest])
-
-
-def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        os.environ[DEBUG_ENV] = "1"
-
-
-def _parse_options(values: tuple[str, ...], profile: str | None) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise LakeflowError(f"-o {item!r} is not KEY=VALUE; write it as -o key=value")
-        options[key.strip()] = value
-    if profile:
-        options["profile"] = profile
-    return options
-
-
-# Sugar for the Databricks target's -o settings: each flag becomes the option of the same name.
-_TARGET_FLAGS = ("volume", "spark_version", "node_type", "serverless")
-
-
-def common(
-    *, target: bool = True, builder: bool = False, upload: bool = False, job: bool = False
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The options every command shares; the wrapped function receives ``options`` and ``out``."""
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, option: tuple[str, ...], profile: str | None, as_json: bool, **kwargs: Any) -> Any:
-            options = _parse_options(option, profile)
-            for key in _TARGET_FLAGS:
-                value = kwargs.pop(key, None)
-                if value:
-                    options[key] = "true" if value is True else str(value)
-            if "target" in kwargs:
-                kwargs["target"] = api.resolve_target(kwargs["target"], options)
-                click.echo(f"lakeflow: target {kwargs['target']}", err=True)
-            return fn(*args, options=options, as_json=as_json, **kwargs)
-
-        params = [
-            click.option("--json", "as_json", is_flag=True, help="Print structured JSON instead of text."),
-            click.option(
-                "-o",
-                "--option",
-                multiple=True,
-                metavar="KEY=VALUE",
-                help="A plugin-specific setting, e.g. -o volume=/Volumes/c/s/v (repeatable).",
-            ),
-            click.option("--profile", metavar="NAME", help="Databricks config profile (~/.databrickscfg)."),
-            click.option(
-                "--debug",
-                is_flag=True,
-                expose_value=False,
-                callback=_set_debug,
-                is_eager=True,
-                help="Show tracebacks for errors.",
-            ),
-        ]
-        if target:
-            params.append(
-                click.option(
-                    "--target",
-                    metavar="NAME",
-                    envvar="LAKEFLOW_TARGET",
-                    help="Where jobs run [env LAKEFLOW_TARGET; default: databricks if configured, else local].",
-                )
-            )
-        if upload:
-            params.append(
-                click.option(
-                    "--volume",
-                    metavar="/Volumes/CATALOG/SCHEMA/VOLUME",
-                    help="Databricks: upload to this Unity Catalog volume instead of workspace files.",
-                )
-            )
-        if job:
-            params += [
-                click.option("--spark-version", metavar="VERSION", help="Databricks: the job cluster's runtime."),
-                click.option("--node-type", metavar="TYPE", help="Databricks: the job cluster's node type."),
-                click.option(
-                    "--serverless",
-                    is_flag=True,
-                    default=None,
-                    help="Databricks: run on serverless jobs compute instead of a job cluster.",
-                ),
-            ]
-        if builder:
-            params.append(
-                click.option(
-                    "--builder",
-                    metavar="NAME",
-                    envvar="LAKEFLOW_BUILDER",
-                    help="How projects are built [env LAKEFLOW_BUILDER; default: uv].",
-                )
-            )
-        for param in reversed(params):
-            wrapper = param(wrapper)
-        return wrapper
-
-    return decorate
 
 
 def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -222,7 +61,7 @@ def emit(value: Any, as_json: bool, text: str) -> None:
 @click.group(cls=LakeflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lakeflow-host", prog_name="lakeflow")
 @click.option(
-    "--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True, help="Show tracebacks for errors."
+    "--debug", is_flag=True, expose_value=False, callback=set_debug, is_eager=True, help="Show tracebacks for errors."
 )
 def cli() -> None:
     """Build a Python project into a wheel, upload it, and run many copies of it.
@@ -238,7 +77,7 @@ def cli() -> None:
     """
 
 
-@cli.command("build-wheel")
+@cli.command("build-wheel", cls=command_class("build", ("builder",)))
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.option(
     "--output-dir", type=click.Path(file_okay=False), help="Where to write the wheel [default: PROJECT_DIR/dist]."
@@ -254,9 +93,9 @@ def build_wheel_cmd(
     emit(artifact, as_json, str(artifact.path))
 
 
-@cli.command("upload-wheel")
+@cli.command("upload-wheel", cls=command_class("upload"))
 @click.argument("wheel", type=click.Path(dir_okay=True))
-@common(upload=True)
+@common()
 def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
     remote = api.upload_wheel(wheel, target=target, options=options)
@@ -265,14 +104,14 @@ def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: 
     emit(remote, as_json, remote.path)
 
 
-@cli.command("create-job", cls=EnvVarCommand)
+@cli.command("create-job", cls=command_class("job", base=EnvVarCommand))
 @click.argument("name")
 @click.argument("package")
 @click.argument("remote_path")
 @job_options(
     env_var_metavar="NAME...", env_var_help="Environment variables whose local values every run sees (kept secret)."
 )
-@common(job=True)
+@common()
 def create_job_cmd(
     name: str,
     package: str,
@@ -301,7 +140,7 @@ def create_job_cmd(
 _VERBATIM = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
-@cli.command("trigger-run", context_settings=_VERBATIM)
+@cli.command("trigger-run", cls=command_class("run"), context_settings=_VERBATIM)
 @common()
 @click.argument("job_id")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -313,7 +152,7 @@ def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: di
     emit(run, as_json, run.run_id)
 
 
-@cli.command("list-jobs")
+@cli.command("list-jobs", cls=command_class("any"))
 @common()
 def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
     """List the jobs lakeflow created, newest first."""
@@ -321,7 +160,7 @@ def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
     emit(jobs, as_json, render.jobs_table(jobs))
 
 
-@cli.command("list-job-runs")
+@cli.command("list-job-runs", cls=command_class("any"))
 @click.argument("job_id", required=False)
 @common()
 def list_job_runs_cmd(job_id: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
@@ -330,7 +169,7 @@ def list_job_runs_cmd(job_id: str | None, target: str, options: dict[str, str], 
     emit(runs, as_json, render.runs_table(runs))
 
 
-@cli.command("get-run")
+@cli.command("get-run", cls=command_class("any"))
 @click.argument("run_id")
 @common()
 def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
@@ -339,7 +178,7 @@ def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool
     emit(run, as_json, render.runs_table([run]))
 
 
-@cli.command("get-run-logs")
+@cli.command("get-run-logs", cls=command_class("any"))
 @click.argument("run_id")
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N lines.")
 @common()
@@ -359,7 +198,7 @@ def get_run_logs_cmd(run_id: str, tail: int | None, target: str, options: dict[s
             click.echo(extra)
 
 
-@cli.command("cancel-run")
+@cli.command("cancel-run", cls=command_class("any"))
 @click.argument("run_id")
 @common()
 def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
@@ -401,7 +240,7 @@ def _wait_and_report(
         )
 
 
-@cli.command("wait")
+@cli.command("wait", cls=command_class("any"))
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--timeout", type=float, help="Give up after this many seconds (the runs carry on).")
 @common()
@@ -412,25 +251,9 @@ def wait_cmd(
     _wait_and_report(list(run_ids), target, options, timeout, as_json, table_to_stderr=False)
 
 
-def _read_runs_file(path: str) -> list[list[str]]:
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-    except OSError as exc:
-        raise LakeflowError(f"cannot read --runs-from {path}: {exc.strerror}; pass an existing file") from exc
-    arg_lists = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            arg_lists.append(shlex.split(line))
-        except ValueError as exc:
-            raise LakeflowError(f"{path}:{number}: {exc}; quote arguments as in a shell") from exc
-    if not arg_lists:
-        raise LakeflowError(f"--runs-from {path} has no runs; write one run's arguments per line")
-    return arg_lists
-
-
-@cli.command("launch", cls=LaunchCommand, context_settings=_VERBATIM)
+@cli.command(
+    "launch", cls=command_class("launch", ("builder", "target"), base=LaunchCommand), context_settings=_VERBATIM
+)
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
 @click.option("--name", help="Job name [default: the package name].")
 @job_options(
@@ -439,7 +262,7 @@ def _read_runs_file(path: str) -> list[list[str]]:
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
-@common(builder=True, upload=True, job=True)
+@common(builder=True)
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def launch_cmd(
@@ -464,7 +287,7 @@ def launch_cmd(
     of them (or everything after `--`) starts the task's arguments."""
     if runs_from and args:
         raise LakeflowError("give either ARGS or --runs-from, not both")
-    arg_lists = _read_runs_file(runs_from) if runs_from else [list(args)]
+    arg_lists = read_runs_file(runs_from) if runs_from else [list(args)]
 
     def on_run(index: int, result: Run | TriggerFailure) -> None:
         if isinstance(result, TriggerFailure):
@@ -488,7 +311,8 @@ def launch_cmd(
     if result.failures:
         click.echo(f"lakeflow: {len(result.failures)} of {len(arg_lists)} runs were not started", err=True)
     if wait_ and result.runs:
-        _wait_and_report([r.run_id for r in result.runs], target, options, timeout, as_json, table_to_stderr=True)
+        ours = api.declared_by_target(target, options)
+        _wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, table_to_stderr=True)
     if result.failures:
         raise SystemExit(1)
 

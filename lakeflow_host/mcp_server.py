@@ -30,7 +30,7 @@ lakeflow turns a Python project (a folder with pyproject.toml whose [project.scr
   create_job -> trigger_runs (or trigger_run).
 - Nothing waits for runs to finish: poll list_job_runs (all runs of a job, with counts per state) or
   get_run, and read output with get_run_logs. cancel_run stops a run.
-- Every tool takes an optional target (where jobs run, e.g. local or databricks) and, where it
+- Every tool takes an optional target (where jobs run; list_plugins names them) and, where it
   builds, builder; omit them for the user's defaults, and keep one target per job. list_plugins
   names the choices.
 - Secrets: pass environment variable NAMES in env_vars; values come from the server's environment.

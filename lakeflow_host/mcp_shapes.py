@@ -7,7 +7,7 @@ import functools
 import shlex
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -16,13 +16,13 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from lakeflow_host import render
 from lakeflow_host.errors import LakeflowError
 from lakeflow_host.types import (
     Job,
-    PluginInfo,
     Run,
     RunState,
     TriggerFailure,
@@ -38,14 +38,21 @@ TABLE_ROWS = 20
 
 # -- parameters shared by many tools ------------------------------------------------------------
 
-Target = Annotated[
-    str | None,
-    Field(
-        description="Where jobs run, as the CLI's --target: e.g. 'local' or 'databricks'. Omit it for the "
-        "default: $LAKEFLOW_TARGET, else databricks when a workspace is configured, else local. "
-        "Use the same target for every call about one job."
-    ),
-]
+
+def target_parameter() -> Any:
+    """The ``target`` parameter, naming the installed targets."""
+    from lakeflow_host import api
+
+    return Annotated[
+        str | None,
+        Field(
+            description=f"Where jobs run, as the CLI's --target: one of {', '.join(api.targets())}. Omit it for "
+            "the default: $LAKEFLOW_TARGET, else the one target that is configured (e.g. a workspace), else "
+            "local. Use the same target for every call about one job."
+        ),
+    ]
+
+
 Builder = Annotated[
     str | None,
     Field(
@@ -53,15 +60,35 @@ Builder = Annotated[
         "the default: $LAKEFLOW_BUILDER, else uv."
     ),
 ]
-Options = Annotated[
-    dict[str, str] | None,
-    Field(
-        description="Plugin-specific settings, as the CLI's -o KEY=VALUE (its --profile, --volume, "
-        "--spark-version, --node-type and --serverless flags are the keys profile, volume, "
-        'spark_version, node_type and serverless): e.g. {"profile": "dev"}, '
-        '{"serverless": "true"}, or {"rebuild": "true"} to force a build. Usually omitted.'
-    ),
-]
+
+
+def options_parameter() -> Any:
+    """The ``options`` parameter, described from what the installed plugins declare: each key's
+    type, choices and the builder or target it belongs to, as the CLI's ``-o KEY=VALUE``."""
+    from lakeflow_host.plugins import get_host
+
+    host = get_host()
+    fields: dict[str, Any] = {}
+    lines = []
+    for kind, infos in (("builder", host.builder_infos), ("target", host.target_infos)):
+        for name, (info, _plugin) in sorted(infos.items()):
+            for opt in info.options:
+                value_type: Any = Literal[opt.choices] if opt.choices else opt.type  # type: ignore[valid-type]
+                fields.setdefault(opt.name, value_type | str if opt.type is not str else value_type)
+                choices = f" one of {', '.join(opt.choices)};" if opt.choices else ""
+                lines.append(f"{opt.name} ({kind} {name}, {opt.type.__name__};{choices} {opt.help})")
+    shape = TypedDict("PluginOptions", fields, total=False)  # type: ignore[operator]
+    # An undeclared key is refused by the schema, which lists the keys an agent may use.
+    shape.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return Annotated[
+        shape | None,
+        Field(
+            description="Settings of the chosen builder and target, as the CLI's -o KEY=VALUE; a key the chosen "
+            "plugins do not declare is refused. Usually omitted. Keys: " + "; ".join(lines)
+        ),
+    ]
+
+
 JobId = Annotated[str | int, Field(description="A job id, as returned by create_job, launch or list_jobs.")]
 RunId = Annotated[str | int, Field(description="A run id, as returned by trigger_run(s), launch or list_job_runs.")]
 ProjectDir = Annotated[
@@ -118,8 +145,40 @@ class TriggerResult(TypedDict):
     failures: list[TriggerFailure]
 
 
+class OptionShape(TypedDict):
+    name: str
+    help: str
+    type: Literal["str", "int", "float", "bool"]
+    choices: list[str]
+    default: str | int | float | bool | None
+    envvar: str | None
+    secret: bool
+    flag: bool
+    stages: list[str]
+    minimum: float | None
+    maximum: float | None
+
+
+class ProvidedShape(TypedDict, total=False):
+    name: str
+    options: list[OptionShape]
+    help: str
+    triggers_in_flight: int
+    poll_interval: float
+
+
+class PluginShape(TypedDict):
+    name: str
+    kinds: list[str]
+    builders: list[str]
+    targets: list[str]
+    distribution: str | None
+    version: str | None
+    provides: list[ProvidedShape]
+
+
 class PluginList(TypedDict):
-    plugins: list[PluginInfo]
+    plugins: list[PluginShape]
     builders: list[str]
     targets: list[str]
 
@@ -131,7 +190,7 @@ def tool_result(value: Any, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=to_jsonable(value))
 
 
-def plain_options(options: dict[str, str] | None) -> dict[str, str]:
+def plain_options(options: Any) -> dict[str, Any]:
     return dict(options or {})
 
 

@@ -31,22 +31,22 @@ from lakeflow_host.mcp_shapes import (
     JobList,
     MaxConcurrent,
     MaxWorkers,
-    Options,
     PluginList,
     Progress,
     ProjectDir,
     RunId,
     RunList,
     StateName,
-    Target,
     TriggerResult,
     failures_text,
     in_thread,
     job_text,
     lakeflow_errors,
+    options_parameter,
     plain_options,
     run_text,
     started_table,
+    target_parameter,
     tool_result,
 )
 from lakeflow_host.types import (
@@ -58,6 +58,10 @@ from lakeflow_host.types import (
     RunLogs,
     TriggerFailure,
 )
+
+#: Built from the installed plugins' declarations when the server starts.
+Options = options_parameter()
+Target = target_parameter()
 
 # -- the tools ----------------------------------------------------------------------------------
 

@@ -130,9 +130,16 @@ def parse_items(items: Iterable[str]) -> dict[str, str]:
     return values
 
 
+#: The command each stage names in messages.
+_COMMANDS = {"build": "build-wheel", "upload": "upload-wheel", "job": "create-job", "run": "trigger-run"}
+
+
 def resolve(
     given: Mapping[str, object],
     owners: Sequence[tuple[str, Sequence[Option]]],
+    stage: str = "any",
+    *,
+    elsewhere: Mapping[str, str] | None = None,
     defaults: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -141,20 +148,33 @@ def resolve(
     :param given: keys the user set (command line, MCP, API), raw values.
     :param owners: ``(description, declared options)`` for each plugin in play, e.g.
         ``("builder uv", (...))``; a key may belong to several of them.
+    :param stage: the command's stage (see :data:`STAGES`, or ``"launch"`` for all of them).
+    :param elsewhere: for keys that only plugins not in play declare, which one does (so that
+        ``--serverless`` on the local target names the target it belongs to).
     :param defaults: values from the project's configuration, used below ``given`` and the
         environment; keys no owner declares are ignored here (the config reader checks them).
-    :return: one dict per owner, in order: its declared options, converted, with environment
-        values and declared defaults filled in.
+    :return: one dict per owner, in order: its options for this stage, converted, with
+        environment values and declared defaults filled in.
     """
     env = os.environ if environ is None else environ
-    known = {opt.name for _, declared in owners for opt in declared}
-    unknown = [key for key in given if key not in known]
-    if unknown:
+    in_stage = [(desc, [opt for opt in declared if opt.applies_to(stage)]) for desc, declared in owners]
+    known = {opt.name for _, declared in in_stage for opt in declared}
+    for key in given:
+        if key in known:
+            continue
         described = " or ".join(desc for desc, _ in owners) or "this command"
+        for desc, declared in owners:
+            for opt in declared:
+                if opt.name == key:
+                    commands = " and ".join(_COMMANDS[s] for s in opt.stages if s in _COMMANDS)
+                    raise LakeflowError(
+                        f"option {key!r} of {desc} shapes {commands} (and launch), not this command; pass it there"
+                    )
+        hint = f"; it is an option of {elsewhere[key]}" if elsewhere and key in elsewhere else ""
         available = ", ".join(sorted(known)) or "none"
-        raise LakeflowError(f"unknown option {unknown[0]!r} for {described} (available: {available})")
+        raise LakeflowError(f"unknown option {key!r} for {described} (available: {available}){hint}")
     result: list[dict[str, Any]] = []
-    for description, declared in owners:
+    for description, declared in in_stage:
         values: dict[str, Any] = {}
         for opt in declared:
             if opt.name in given:

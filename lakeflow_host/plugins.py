@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from importlib import metadata
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -13,7 +15,14 @@ from lakeflow_host.errors import LakeflowError, PluginLoadError
 GROUP = "lakeflow"
 DISABLE_ENV = "LAKEFLOW_DISABLE_PLUGINS"
 
+if TYPE_CHECKING:
+    from importlib import metadata
+
+    from lakeflow_host.discovery import EntryPoint
+    from lakeflow_host.host import PluginHost
+
 _pm: pluggy.PluginManager | None = None
+_host: PluginHost | None = None
 _distributions: dict[str, tuple[str, str]] = {}
 
 
@@ -31,7 +40,7 @@ def disabled_plugins() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
-def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint]) -> None:
+def load_entry_points(pm: pluggy.PluginManager, entry_points: list[metadata.EntryPoint] | list[EntryPoint]) -> None:
     """Register each entry point's object under the entry point's name, blocking disabled ones."""
     for name in disabled_plugins():
         pm.set_blocked(name)
@@ -64,7 +73,9 @@ def get_plugin_manager() -> pluggy.PluginManager:
     global _pm
     if _pm is None:
         pm = make_plugin_manager()
-        eps = list(metadata.entry_points(group=GROUP))
+        from lakeflow_host.discovery import entry_points
+
+        eps = entry_points()
         if not eps:
             raise LakeflowError(
                 "no lakeflow plugins are installed (lakeflow-host is not installed?); "
@@ -75,7 +86,37 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
+def get_host() -> PluginHost:
+    """The process-wide :class:`~lakeflow_host.host.PluginHost` over :func:`get_plugin_manager`."""
+    global _host
+    if _host is None:
+        from lakeflow_host.host import PluginHost
+
+        _host = PluginHost(get_plugin_manager())
+    return _host
+
+
 def reset_plugin_manager() -> None:
     """Forget the cached manager, so that the next call reloads entry points."""
-    global _pm
-    _pm = None
+    global _pm, _host
+    _pm = _host = None
+
+
+@contextlib.contextmanager
+def registered(plugin: object, name: str) -> Iterator[None]:
+    """Register ``plugin`` (a module or object with hook implementations) in this process for
+    the duration of a ``with`` block, beside the installed ones; for tests::
+
+        with lakeflow_host.plugins.registered(MyTarget(), "my_target"):
+            lakeflow_host.launch(...)
+    """
+    global _host
+    pm = get_plugin_manager()
+    pm.register(plugin, name=name)
+    _host = None
+    try:
+        pm.check_pending()
+        yield
+    finally:
+        pm.unregister(plugin)
+        _host = None

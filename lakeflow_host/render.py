@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from lakeflow_host.types import Job, PluginInfo, Run, RunState, to_jsonable
+from lakeflow_host.types import BuilderInfo, Job, PluginInfo, Run, RunState, to_jsonable
 
 
 def as_json(value: Any) -> str:
@@ -65,7 +65,7 @@ def runs_table(runs: Sequence[Run]) -> str:
 
 def jobs_table(jobs: Sequence[Job]) -> str:
     rows = [
-        [j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_at), j.url or ""]
+        [j.job_id, j.name, j.package, str(j.max_workers), str(j.max_concurrent_runs), when(j.created_time), j.url or ""]
         for j in jobs
     ]
     return table(["JOB", "NAME", "PACKAGE", "MAX WORKERS", "MAX CONCURRENT", "CREATED", "URL"], rows)
@@ -83,7 +83,22 @@ def plugins_table(plugins: Sequence[PluginInfo]) -> str:
         ]
         for p in plugins
     ]
-    return table(["PLUGIN", "KIND", "BUILDERS", "TARGETS", "DISTRIBUTION", "VERSION"], rows)
+    text = table(["PLUGIN", "KIND", "BUILDERS", "TARGETS", "DISTRIBUTION", "VERSION"], rows)
+    options = [
+        [
+            opt.name,
+            f"{'builder' if isinstance(info, BuilderInfo) else 'target'} {info.name}",
+            "|".join(opt.choices) if opt.choices else opt.type.__name__,
+            opt.flag_name if opt.flag else "-",
+            opt.help,
+        ]
+        for plugin in plugins
+        for info in plugin.provides
+        for opt in info.options
+    ]
+    if options:
+        text += "\n\n" + table(["OPTION", "OF", "TYPE", "FLAG", "DESCRIPTION"], options)
+    return text
 
 
 def progress(runs: Sequence[Run]) -> str:

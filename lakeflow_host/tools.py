@@ -61,3 +61,66 @@ def lazy_module(name: str) -> Any:
     its heavy submodules behind this: ``jobs = lazy_module("my_plugin.jobs")``.
     """
     return _LazyModule(name)
+
+
+#: The console-script name every project declares and every run executes.
+TASK_ENTRY_POINT = "lakeflow-task"
+
+HOME_ENV = "LAKEFLOW_HOME"
+
+
+def normalize_name(name: str) -> str:
+    """A distribution name in PEP 503 form (``My_Pkg.x`` -> ``my-pkg-x``), for comparing names."""
+    from packaging.utils import canonicalize_name  # packaging is installed with hatchling
+
+    return str(canonicalize_name(name))
+
+
+def parse_wheel_name(filename: str) -> tuple[str, str]:
+    """``(distribution, version)`` from a wheel file name; a name that is not a wheel's is an
+    error naming the fix."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    try:
+        name, version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        raise LakeflowError(
+            f"{filename} is not a wheel file name (NAME-VERSION-PY-ABI-PLATFORM.whl); rebuild it with "
+            "`lakeflow build-wheel`"
+        ) from None
+    return str(name), str(version)
+
+
+def lakeflow_home() -> Path:
+    """Where lakeflow keeps state on this machine: ``$LAKEFLOW_HOME``, else the per-user data
+    directory (``$XDG_DATA_HOME/lakeflow``, default ``~/.local/share/lakeflow``)."""
+    import os
+
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "lakeflow"
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Write ``path`` whole or not at all, with ``mode`` whatever the umask: a reader (or a
+    process killed mid-write) never sees half a file."""
+    import os
+    import tempfile
+
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +18,14 @@ if TYPE_CHECKING:
 
 
 class RunState(str, enum.Enum):
-    """Where a run is in its life. The last five are final."""
+    """Where a run is in its life. QUEUED and RUNNING are not final; the other four are."""
 
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
-    #: The target refused to start the run (e.g. Databricks' concurrency limit with the queue off).
+    #: The target refused to start the run (e.g. a concurrency limit with its queue off).
     SKIPPED = "SKIPPED"
 
     @property
@@ -89,9 +90,9 @@ class JobSpec:
     :ivar max_workers: the size a run's cluster may autoscale to (on the local target, the cap on
         concurrent runs unless ``max_concurrent_runs`` is given).
     :ivar max_concurrent_runs: how many runs of the job may run at once; ``None`` lets the target
-        choose (local: ``max_workers``; Databricks: a high default).
-    :ivar env: environment variables every run sees. The values are secrets: a target stores
-        them where job readers cannot see them and never returns them.
+        choose.
+    :ivar env: environment variables every run sees, as a read-only mapping. The values are
+        secrets: a target stores them where job readers cannot see them and never returns them.
     """
 
     name: str
@@ -102,8 +103,8 @@ class JobSpec:
     env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        # A frozen copy, so that a plugin cannot alter what the next plugin receives.
-        object.__setattr__(self, "env", dict(self.env))
+        # A read-only copy: a plugin cannot alter what the caller or another plugin sees.
+        object.__setattr__(self, "env", types.MappingProxyType(dict(self.env)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Job:
     max_concurrent_runs: int
     env_var_names: tuple[str, ...] = ()
     url: str | None = None
-    created_at: float | None = None
+    created_time: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +220,8 @@ class PluginInfo:
     targets: tuple[str, ...]
     distribution: str | None
     version: str | None
+    #: What it declares, with every option: its :class:`BuilderInfo` and :class:`TargetInfo` values.
+    provides: tuple[BuilderInfo | TargetInfo, ...] = ()
 
 
 def to_jsonable(value: Any) -> Any:
@@ -230,6 +233,8 @@ def to_jsonable(value: Any) -> Any:
         return out
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, type):  # an Option's type
+        return value.__name__
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):

@@ -25,17 +25,12 @@ def pants_cmd() -> str:
             pytest.fail(f"LAKEFLOW_TEST_PANTS={explicit} is not executable")
         return explicit
     if not INSTALLED_PANTS.exists():
-        proc = subprocess.run(
-            ["bash", str(REPO / ".ci" / "install-pants.sh")],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=900,
+        # Installing Pants is 400 MB: it happens in one visible place, `.ci/install-pants.sh`
+        # (which `.ci/run` calls), never silently inside a test run.
+        pytest.skip(
+            f"Pants is not installed at {INSTALLED_PANTS}: run `bash .ci/install-pants.sh` "
+            "(needs a CPython 3.7-3.9), or set LAKEFLOW_TEST_PANTS to a pants command"
         )
-        if proc.returncode == 2:  # the script's "no CPython 3.7-3.9" exit
-            pytest.skip(f"Pants is not installed and cannot be: {proc.stderr.strip().splitlines()[-1]}")
-        if proc.returncode != 0:
-            pytest.fail(f".ci/install-pants.sh failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return str(INSTALLED_PANTS)
 
 

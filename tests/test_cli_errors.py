@@ -44,7 +44,7 @@ BAD_COMMANDS = {
     ),
     "max-workers-zero": (
         ["create-job", "j", "p", "/x.whl", "--max-workers", "0"],
-        ["--max-workers must be a positive"],
+        ["--max-workers must be a whole number from 1"],
     ),
     "max-workers-text": (["create-job", "j", "p", "/x.whl", "--max-workers", "four"], ["--max-workers", "four"]),
     "remote-path-not-uploaded": (["create-job", "j", "p", "{readme}"], ["upload-wheel"]),
@@ -114,5 +114,5 @@ def test_launch_options_may_follow_the_project_until_the_first_task_argument(hom
 def test_launch_refuses_bad_job_options_before_building(home, lakeflow, tmp_path):
     project = copy_project("tasks", tmp_path)
     proc = lakeflow("launch", "--max-workers", "0", str(project), "x", check=False)
-    _assert_one_line_error(proc, "--max-workers must be a positive integer")
+    _assert_one_line_error(proc, "--max-workers must be a whole number from 1")
     assert not (project / "dist").exists() and not (home / "artifacts").exists()

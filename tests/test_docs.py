@@ -66,7 +66,7 @@ def test_there_are_hooks() -> None:
         "upload_artifact",
         "create_job",
         "trigger_run",
-        "list_runs",
+        "list_job_runs",
         "get_run",
         "get_run_logs",
         "cancel_run",
@@ -85,6 +85,21 @@ def test_hook_is_documented_with_its_exact_signature(name: str) -> None:
     firstresult = getattr(make_plugin_manager().hook, name).spec.opts["firstresult"]
     assert ("**firstresult**" in body) == firstresult, f"{title}: mark it **firstresult** iff the spec is"
     assert "@hookimpl" in body, f"the section {title!r} has no example"
+
+
+def test_the_hook_reference_is_the_hookspecs_word_for_word() -> None:
+    """The contract is written once: docs/plugins.md's "Every hook" section is exactly what
+    docs/hook_reference.py renders from hookspecs.py (run it to regenerate)."""
+    sys.path.insert(0, str(REPO / "docs"))
+    try:
+        import hook_reference
+    finally:
+        sys.path.remove(str(REPO / "docs"))
+    assert set(hook_reference.ORDER) == set(hook_specs()), "add the hook to docs/hook_reference.py ORDER and EXAMPLES"
+    text = PLUGINS_DOC.read_text(encoding="utf-8")
+    start = text.index("## Every hook")
+    end = text.index("\n## ", start + 1)
+    assert text[start:end].strip() == hook_reference.render().strip(), "run `python docs/hook_reference.py`"
 
 
 def test_no_section_documents_a_hook_that_does_not_exist() -> None:
@@ -161,17 +176,16 @@ def test_the_guides_packaging_installs_a_plugin_lakeflow_lists(tmp_path: Path) -
 #: The other ways a test reaches each hook: the Python API functions and the CLI commands that
 #: call it (see lakeflow_host/api.py).
 HOOK_CALLERS: dict[str, tuple[set[str], set[str]]] = {
-    "builder_names": ({"builders", "resolve_builder", "list_plugins"}, {"plugins"}),
-    "target_names": ({"targets", "resolve_target", "list_plugins"}, {"plugins"}),
-    "default_target": (set(), set()),
+    "builders": ({"builders", "resolve_builder", "list_plugins"}, {"plugins"}),
+    "targets": ({"targets", "resolve_target", "list_plugins"}, {"plugins"}),
+    "target_is_configured": (set(), set()),
     "build_artifact": ({"build_wheel", "launch"}, {"build-wheel", "launch"}),
     "upload_artifact": ({"upload_wheel", "launch"}, {"upload-wheel", "launch"}),
     "create_job": ({"create_job", "launch"}, {"create-job", "launch"}),
     "get_job": ({"get_job"}, set()),
     "list_jobs": ({"list_jobs"}, {"list-jobs"}),
     "trigger_run": ({"trigger_run", "trigger_runs", "launch"}, {"trigger-run", "launch"}),
-    "trigger_concurrency": ({"trigger_runs", "launch"}, {"launch"}),
-    "list_runs": ({"list_job_runs"}, {"list-job-runs"}),
+    "list_job_runs": ({"list_job_runs", "wait"}, {"list-job-runs", "wait"}),
     "get_run": ({"get_run", "wait"}, {"get-run", "wait"}),
     "get_run_logs": ({"get_run_logs"}, {"get-run-logs"}),
     "cancel_run": ({"cancel_run"}, {"cancel-run"}),

@@ -187,7 +187,9 @@ def test_an_env_var_name_that_is_a_pasted_value_is_not_echoed(home, lakeflow, ta
 def test_out_of_range_worker_counts_are_one_line(home, lakeflow, task_wheel):
     remote = lakeflow("upload-wheel", str(task_wheel)).stdout.strip()
     proc = lakeflow("create-job", "j", "lakeflow-testtask", remote, "--max-workers", str(10**26), check=False)
-    assert "out of range" in _one_line_error(proc)
+    assert "--max-workers" in _one_line_error(proc)
+    proc = lakeflow("create-job", "j", "lakeflow-testtask", remote, "--max-concurrent-runs", "20000", check=False)
+    assert "out of range for the local target" in _one_line_error(proc)
 
 
 # --- the run's environment is what the job declares ---------------------------------------

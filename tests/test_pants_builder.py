@@ -174,4 +174,4 @@ def test_not_a_pants_repo_and_unknown_format_are_refused_before_pants_runs(tmp_p
     assert "is not inside a Pants repo (no pants.toml in it or above)" in line and "--builder uv" in line
     repo = copy_project("pants_repo", tmp_path)
     line = error_line(run_cli("build-wheel", str(repo), "--builder", "pants", "-o", "format=zip", env={}))
-    assert "use -o format=wheel or -o format=pex" in line
+    assert "option 'format' of builder pants takes one of wheel, pex, not 'zip'" in line

@@ -117,6 +117,7 @@ def test_plugins_lists_the_installed_distribution(home: Path, dryrun_site: Path)
     listed = run(home, "plugins", "--json", paths=(dryrun_site,))
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)}
+    provides = plugins["dryrun"].pop("provides")
     assert plugins["dryrun"] == {
         "name": "dryrun",
         "kinds": ["target"],
@@ -125,11 +126,15 @@ def test_plugins_lists_the_installed_distribution(home: Path, dryrun_site: Path)
         "distribution": "lakeflow-dryrun",
         "version": "0.3.0",
     }
+    # What it declares travels too: its one option, with its stage and flag.
+    assert [(p["name"], [(o["name"], o["type"], o["flag"], o["stages"]) for o in p["options"]]) for p in provides] == [
+        ("dryrun", [("label", "str", True, ["run"])])
+    ]
     # The bundled plugins are still there, found the same way.
     assert plugins["local_target"]["targets"] == ["local"]
     assert plugins["uv_builder"]["builders"] == ["uv"]
 
-    table = run(home, "plugins", paths=(dryrun_site,)).stdout.splitlines()
+    table = run(home, "plugins", paths=(dryrun_site,)).stdout.split("\n\n")[0].splitlines()
     assert table[0].split() == ["PLUGIN", "KIND", "BUILDERS", "TARGETS", "DISTRIBUTION", "VERSION"]
     assert ["dryrun", "target", "-", "dryrun", "lakeflow-dryrun", "0.3.0"] in [row.split() for row in table]
 
@@ -166,7 +171,8 @@ def test_seed_workflow_on_the_dryrun_target(home: Path, dryrun_site: Path, tmp_p
     ).strip()
     assert job_id == "job-1"
     task_args = ["--shard", "3", "two words", "ünïcode", "--"]
-    run_id = lf("trigger-run", "--target", "dryrun", job_id, *task_args).strip()
+    # The plugin's own --label flag, declared by it, given before the job id.
+    run_id = lf("trigger-run", "--target", "dryrun", "--label", "nightly", job_id, *task_args).strip()
     assert run_id == "run-1"
 
     runs = json.loads(lf("list-job-runs", "--target", "dryrun", "--json", job_id))
@@ -181,6 +187,7 @@ def test_seed_workflow_on_the_dryrun_target(home: Path, dryrun_site: Path, tmp_p
     assert "would run: lakeflow-task --shard 3 'two words' 'ünïcode' --" in logs
     assert f"argv[1:]: {json.dumps(task_args, ensure_ascii=False)}\n" in logs
     assert "DATABRICKS_RUN_ID=run-1" in logs and "MY_SECRET_KEY=<secret>" in logs
+    assert "label: nightly\n" in logs  # the option reached the plugin's trigger_run
 
     jobs = json.loads(lf("list-jobs", "--target", "dryrun", "--json"))
     assert [(j["job_id"], j["name"], j["env_var_names"], j["max_workers"]) for j in jobs] == [
@@ -210,7 +217,7 @@ def test_launch_and_wait_on_the_dryrun_target(home: Path, dryrun_site: Path, tmp
     assert "lakeflow: target dryrun" in proc.stderr
     assert "3/3 finished" in proc.stderr
     runs = json.loads(run(home, "list-job-runs", "--target", "dryrun", "--json", "job-1", paths=(dryrun_site,)).stdout)
-    # The plugin's trigger_concurrency of 1 numbers the runs in the file's order.
+    # The target's triggers_in_flight of 1 numbers the runs in the file's order.
     assert [(r["run_id"], r["args"]) for r in runs] == [
         ("run-3", ["--verbose"]),
         ("run-2", ["fie", "fo fum"]),
@@ -218,7 +225,7 @@ def test_launch_and_wait_on_the_dryrun_target(home: Path, dryrun_site: Path, tmp
     ]
 
 
-def test_default_target_hook_makes_dryrun_the_default(home: Path, dryrun_site: Path) -> None:
+def test_target_is_configured_makes_dryrun_the_default(home: Path, dryrun_site: Path) -> None:
     chosen = run(home, "list-jobs", paths=(dryrun_site,), env={"LAKEFLOW_DRYRUN": "1"})
     assert chosen.returncode == 0, chosen.stderr
     assert "lakeflow: target dryrun" in chosen.stderr
@@ -265,6 +272,22 @@ def test_unknown_ids_are_one_line_errors(home: Path, dryrun_site: Path) -> None:
 # -- choosing and loading plugins ------------------------------------------------------------------
 
 
+def test_a_declared_option_is_a_flag_in_help_and_another_targets_key_is_refused(home: Path, dryrun_site: Path) -> None:
+    shown = run(home, "trigger-run", "--help", paths=(dryrun_site,))
+    assert shown.returncode == 0, shown.stderr
+    assert "--label TEXT" in shown.stdout and "[dryrun] A label recorded with each run" in shown.stdout
+    assert "Options of target dryrun (-o KEY=VALUE):" in shown.stdout and "-o label=VALUE" in shown.stdout
+    # The option shapes runs only: create-job does not offer it.
+    assert "--label" not in run(home, "create-job", "--help", paths=(dryrun_site,)).stdout
+    # On another target the same flag is refused, naming whose it is; nothing is started.
+    error = one_line_error(run(home, "trigger-run", "--target", "local", "--label", "x", "1", paths=(dryrun_site,)))
+    assert error.startswith("Error: unknown option 'label' for target local (available: ")
+    assert error.endswith("; it is an option of target dryrun")
+    options = run(home, "plugins", paths=(dryrun_site,)).stdout.split("\n\n", 1)[1].splitlines()
+    assert options[0].split() == ["OPTION", "OF", "TYPE", "FLAG", "DESCRIPTION"]
+    assert ["label", "target", "dryrun", "str", "--label", "A", "label"] in [row.split()[:7] for row in options]
+
+
 def test_unknown_target_lists_the_available_names(home: Path, dryrun_site: Path) -> None:
     error = one_line_error(run(home, "list-jobs", "--target", "nope", paths=(dryrun_site,)))
     assert "Unknown target: nope" in error
@@ -296,12 +319,12 @@ def test_broken_plugin_is_named_and_can_be_disabled(home: Path, dryrun_site: Pat
 
 
 CLONE = """\
-from lakeflow_host import hookimpl
+from lakeflow_host import TargetInfo, hookimpl
 
 
 @hookimpl
-def target_names():
-    return ["dryrun"]
+def targets():
+    return [TargetInfo("dryrun")]
 """
 
 
@@ -320,12 +343,12 @@ def test_duplicate_target_name_is_refused_naming_both(home: Path, dryrun_site: P
 
 
 TYPO = """\
-from lakeflow_host import hookimpl
+from lakeflow_host import TargetInfo, hookimpl
 
 
 @hookimpl
-def target_names():
-    return ["typo"]
+def targets():
+    return [TargetInfo("typo")]
 
 
 @hookimpl
@@ -340,3 +363,23 @@ def test_misspelled_hookimpl_fails_loudly_naming_the_plugin(home: Path, tmp_path
     error = one_line_error(run(home, "plugins", paths=(site,)))
     assert "plugin 'typo' from lakeflow-typo 0.1 failed to load" in error
     assert "unknown hook 'trigger_runs'" in error
+
+
+def test_entry_points_cached_between_commands_still_see_an_install_and_an_uninstall(home: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def names() -> set[str]:
+        proc = run(home, "plugins", "--json", paths=(site,), env=cache)
+        assert proc.returncode == 0, proc.stderr
+        return {p["name"] for p in json.loads(proc.stdout)}
+
+    assert "late" not in names()
+    assert list((tmp_path / "cache" / "lakeflow").glob("entry-points-*.json"))  # the scan was kept
+    write_distribution(
+        site, "lakeflow-late", "0.1", {"late": "lakeflow_late"}, {"lakeflow_late": CLONE.replace("dryrun", "late")}
+    )
+    assert "late" in names()  # installed after the cache was written: found
+    shutil.rmtree(site / "lakeflow_late-0.1.dist-info")
+    assert "late" not in names()  # and gone once uninstalled

@@ -1,15 +1,6 @@
 """The ``databricks`` target: runs a wheel's ``lakeflow-task`` on Databricks job clusters.
 
-Options (``-o key=value``; ``--profile`` is on every command):
-  profile             ~/.databrickscfg profile (else DATABRICKS_* env vars, else DEFAULT)
-  volume              /Volumes/<catalog>/<schema>/<volume> to upload to, instead of workspace files
-  spark_version       cluster runtime [15.4.x-scala2.12]
-  node_type           cluster node type [by cloud: m5d.large, Standard_D4ds_v5, n2-standard-4]
-  serverless          true: serverless jobs compute, wheels in the task's environment
-  environment_version serverless environment version [2]
-  queue               false: do not queue runs over max_concurrent_runs (Databricks then SKIPS them)
-  secret_scope        secret scope holding --env-var values [lakeflow]
-  data_security_mode  cluster access mode [SINGLE_USER]
+Its options are declared in :mod:`lakeflow_databricks_target.options`.
 
 databricks-sdk is imported lazily, inside the hooks, so other targets never load it.
 """
@@ -19,7 +10,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from lakeflow_databricks_target.options import OPTIONS
 from lakeflow_host import (
     Artifact,
     Job,
@@ -29,12 +22,14 @@ from lakeflow_host import (
     Run,
     RunLogs,
     RunState,
+    TargetInfo,
     hookimpl,
     lazy_module,
 )
 
 # Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
 convert = lazy_module("lakeflow_databricks_target.convert")
+_create = lazy_module("lakeflow_databricks_target.create")
 jobspec = lazy_module("lakeflow_databricks_target.jobspec")
 upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
@@ -56,19 +51,22 @@ def _number(value: str, what: str = "run") -> int:
 
 
 @hookimpl
-def target_names() -> list[str]:
-    return [NAME]
+def targets() -> list[TargetInfo]:
+    # Runs take minutes and run-now requests gain from being in flight together; poll gently.
+    return [
+        TargetInfo(
+            NAME, OPTIONS, "Databricks jobs (classic clusters or serverless)", triggers_in_flight=16, poll_interval=2.0
+        )
+    ]
 
 
 @hookimpl
-def default_target(options: Mapping[str, str]) -> str | None:
-    return NAME if _config.workspace_configured(options) else None
+def target_is_configured(options: Mapping[str, Any]) -> bool:
+    return _config.workspace_configured(options)
 
 
 @hookimpl
-def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact | None:
-    if target != NAME:
-        return None
+def upload_artifact(artifact: Artifact, options: Mapping[str, Any]) -> RemoteArtifact:
     if artifact.kind != "wheel":
         # python_wheel_task installs wheels; a PEX is no library a cluster can install.
         raise LakeflowError(
@@ -79,9 +77,7 @@ def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, str])
 
 
 @hookimpl
-def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | None:
-    if target != NAME:
-        return None
+def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
     client = _client.workspace_client(options)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
@@ -91,33 +87,31 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, str]) -> Job | 
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
     user = upload.home(client).removeprefix("/Users/")
-    # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
-    jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
-    refs = jobspec.store_env(client, spec, options)
-    settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
-    with _client.api_errors(f"create job {spec.name}"):
-        job_id = client.jobs.create(**jobspec.typed(settings)).job_id
+    job_id = _create.create(client, spec, libraries, user, options)
+    with _client.api_errors(f"get job {spec.name}"):
         job = client.jobs.get(job_id)
-    _remember_lakeflow_job(client, job_id)
+    _remember_lakeflow_job(client, job)
     return convert.to_job(job, client.config.host)
 
 
-_lakeflow_jobs: set[tuple[int, int]] = set()
+# (client, job id) -> the job's shim parameters, which every run-now repeats.
+_lakeflow_jobs: dict[tuple[int, int], tuple[str, ...]] = {}
 _jobs_lock = threading.Lock()
 
 
-def _remember_lakeflow_job(client, job_id: int) -> None:
+def _remember_lakeflow_job(client, job) -> None:
     with _jobs_lock:
-        _lakeflow_jobs.add((id(client), job_id))
+        _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
 
 
-def _check_lakeflow_job(client, job_id: int) -> None:
+def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
     """Refuse to trigger a job lakeflow did not create: its task is not the run shim, so the
     encoded arguments would reach someone else's code. Checked once per job and process (a
-    fan-out's threads wait for the first check); a job created in this process is known."""
+    fan-out's threads wait for the first check); a job created in this process is known.
+    Returns the job's shim parameters."""
     with _jobs_lock:
         if (id(client), job_id) in _lakeflow_jobs:
-            return
+            return _lakeflow_jobs[(id(client), job_id)]
         with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
@@ -125,25 +119,22 @@ def _check_lakeflow_job(client, job_id: int) -> None:
                 f"job {job_id} was not created by lakeflow (no created_by=lakeflow tag); create one with "
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
-        _lakeflow_jobs.add((id(client), job_id))
+        lead = _lakeflow_jobs[(id(client), job_id)] = convert.shim_params(job)
+        return lead
 
 
 @hookimpl
-def get_job(target: str, job_id: str, options: Mapping[str, str]) -> Job | None:
-    if target != NAME:
-        return None
+def get_job(job_id: str, options: Mapping[str, Any]) -> Job:
     client = _client.workspace_client(options)
     with _client.api_errors(f"get job {job_id}"):
         job = client.jobs.get(_number(job_id, "job"))
     if convert.is_lakeflow_job(job):
-        _remember_lakeflow_job(client, job.job_id)
+        _remember_lakeflow_job(client, job)
     return convert.to_job(job, client.config.host)
 
 
 @hookimpl
-def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
-    if target != NAME:
-        return None
+def list_jobs(options: Mapping[str, Any]) -> list[Job]:
     client = _client.workspace_client(options)
     with _client.api_errors("list jobs"):
         jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
@@ -152,13 +143,11 @@ def list_jobs(target: str, options: Mapping[str, str]) -> list[Job] | None:
 
 
 @hookimpl
-def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run:
     number = _number(job_id, "job")
-    params = shim.encode_args(tuple(args))
+    shim.encode_args(tuple(args))  # too long: refused before any request
     client = _client.workspace_client(options)
-    _check_lakeflow_job(client, number)
+    params = shim.encode_args(tuple(args), _check_lakeflow_job(client, number))
     # One token per call: the SDK retries a POST whose connection dropped, and Databricks
     # returns the same run for a repeated token instead of starting a second one.
     token = uuid.uuid4().hex
@@ -170,9 +159,7 @@ def trigger_run(target: str, job_id: str, args: Sequence[str], options: Mapping[
 
 
 @hookimpl
-def list_runs(target: str, job_id: str | None, options: Mapping[str, str]) -> list[Run] | None:
-    if target != NAME:
-        return None
+def list_job_runs(job_id: str | None, options: Mapping[str, Any]) -> list[Run]:
     client = _client.workspace_client(options)
     if job_id is not None:
         number = _number(job_id, "job")
@@ -194,16 +181,12 @@ def _fetch_run(client, run_id: str):
 
 
 @hookimpl
-def get_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def get_run(run_id: str, options: Mapping[str, Any]) -> Run:
     return convert.to_run(_fetch_run(_client.workspace_client(options), run_id))
 
 
 @hookimpl
-def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLogs | None:
-    if target != NAME:
-        return None
+def get_run_logs(run_id: str, options: Mapping[str, Any]) -> RunLogs:
     client = _client.workspace_client(options)
     run = _fetch_run(client, run_id)
     state, message = convert.run_state(run)
@@ -236,9 +219,7 @@ def get_run_logs(target: str, run_id: str, options: Mapping[str, str]) -> RunLog
 
 
 @hookimpl
-def cancel_run(target: str, run_id: str, options: Mapping[str, str]) -> Run | None:
-    if target != NAME:
-        return None
+def cancel_run(run_id: str, options: Mapping[str, Any]) -> Run:
     client = _client.workspace_client(options)
     number = _number(run_id)
     with _client.api_errors(f"cancel run {run_id}"):

@@ -24,6 +24,7 @@ from lakeflow_host import (
     Run,
     RunLogs,
     RunState,
+    TargetInfo,
     hookimpl,
     lazy_module,
 )
@@ -42,15 +43,20 @@ _MAX_SLOTS = 10_000
 
 
 @hookimpl
-def target_names() -> list[str]:
-    return [NAME]
+def targets() -> list[TargetInfo]:
+    from lakeflow_local_target.options import OPTIONS
+
+    # SQLite serializes the inserts anyway; one trigger at a time keeps run ids in input order.
+    return [
+        TargetInfo(
+            NAME, OPTIONS, "runs on this machine: no account, no server", triggers_in_flight=1, poll_interval=0.2
+        )
+    ]
 
 
 @hookimpl
 @environment_errors
-def upload_artifact(target: str, artifact: Artifact) -> RemoteArtifact | None:
-    if target != NAME:
-        return None
+def upload_artifact(artifact: Artifact) -> RemoteArtifact:
     root = store.home()
     store.connect(root).close()  # the home checked before anything lands in it
     with safety.private_umask():
@@ -64,9 +70,7 @@ def _in_range(value: int | None, flag: str) -> None:
 
 @hookimpl
 @environment_errors
-def create_job(target: str, spec: JobSpec, options: Mapping[str, object]) -> Job | None:
-    if target != NAME:
-        return None
+def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
     _in_range(spec.max_workers, "--max-workers")
     _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
     env = safety.check_env(spec.env)
@@ -90,32 +94,20 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, object]) -> Job
 
 @hookimpl
 @environment_errors
-def get_job(target: str, job_id: str) -> Job | None:
-    if target != NAME:
-        return None
+def get_job(job_id: str) -> Job:
     return store.to_job(store.job_row(store.connect(store.home()), job_id))
 
 
 @hookimpl
 @environment_errors
-def list_jobs(target: str) -> list[Job] | None:
-    if target != NAME:
-        return None
+def list_jobs() -> list[Job]:
     db = store.connect(store.home())
     return [store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs ORDER BY id DESC")]
 
 
 @hookimpl
-def trigger_concurrency(target: str) -> int | None:
-    # SQLite serializes the inserts anyway; one at a time keeps run ids in input order.
-    return 1 if target == NAME else None
-
-
-@hookimpl
 @environment_errors
-def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
-    if target != NAME:
-        return None
+def trigger_run(job_id: str, args: Sequence[str]) -> Run:
     checked = safety.check_args(args)  # before anything is stored: the supervisor would only fail later
     root = store.home()
     db = store.connect(root)
@@ -144,9 +136,7 @@ def _fresh_rows(sql: str, params: tuple) -> list:
 
 @hookimpl
 @environment_errors
-def list_runs(target: str, job_id: str | None) -> list[Run] | None:
-    if target != NAME:
-        return None
+def list_job_runs(job_id: str | None) -> list[Run]:
     if job_id is None:
         return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())]
     job = store.job_row(store.connect(store.home()), job_id)
@@ -155,20 +145,16 @@ def list_runs(target: str, job_id: str | None) -> list[Run] | None:
 
 @hookimpl
 @environment_errors
-def get_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def get_run(run_id: str) -> Run:
     row = store.run_row(store.connect(store.home()), run_id)
     return store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
 
 
 @hookimpl
 @environment_errors
-def get_run_logs(target: str, run_id: str) -> RunLogs | None:
-    if target != NAME:
-        return None
+def get_run_logs(run_id: str) -> RunLogs:
     root = store.home()
-    run = get_run(target, run_id)
+    run = get_run(run_id)
     text, truncated = output.read_log(store.run_dir(root, run.run_id))
     note = None
     if run.state is RunState.QUEUED:
@@ -181,9 +167,7 @@ def get_run_logs(target: str, run_id: str) -> RunLogs | None:
 
 @hookimpl
 @environment_errors
-def cancel_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def cancel_run(run_id: str) -> Run:
     db = store.connect(store.home())
     with store.transaction(db):
         row = store.run_row(db, run_id)

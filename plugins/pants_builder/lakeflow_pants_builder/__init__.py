@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import Artifact, LakeflowError, file_sha256, hookimpl, lazy_module
+from lakeflow_host import Artifact, BuilderInfo, LakeflowError, Option, file_sha256, hookimpl, lazy_module
 
 if TYPE_CHECKING:
     from lakeflow_pants_builder.targets import Target
@@ -38,23 +38,22 @@ FORMATS = ("wheel", "pex")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-@hookimpl
-def builder_names() -> list[str]:
-    return [NAME]
+OPTIONS = (
+    Option(
+        "format", "What to package: a python_distribution's wheel, or a pex_binary.", choices=FORMATS, default="wheel"
+    ),
+    Option("target", "The Pants address to package [default: the one declaring lakeflow-task]."),
+)
 
 
 @hookimpl
-def build_artifact(
-    builder: str, project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
-) -> Artifact | None:
-    if builder != NAME:
-        return None
-    fmt = (options.get("format") or "wheel").strip().lower()
-    if fmt not in FORMATS:
-        raise LakeflowError(
-            f"-o format={options.get('format')} is not a format the pants builder makes; "
-            "use -o format=wheel or -o format=pex"
-        )
+def builders() -> list[BuilderInfo]:
+    return [BuilderInfo(NAME, OPTIONS, "pants package with your own Pants (experimental)")]
+
+
+@hookimpl
+def build_artifact(project_dir: Path, output_dir: Path | None, options: Mapping[str, Any]) -> Artifact:
+    fmt = options["format"]
     root = pants.find_buildroot(project_dir)
     config = targets.pants_config(root)
     targets.check_version(config, root)

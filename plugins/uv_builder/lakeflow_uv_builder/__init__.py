@@ -12,23 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from lakeflow_host import Artifact, hookimpl
+from lakeflow_host import Artifact, BuilderInfo, Option, hookimpl
 
 NAME = "uv"
+OPTIONS = (Option("rebuild", "Build even when no input file changed since the last build.", type=bool, default=False),)
 
 
 @hookimpl
-def builder_names() -> list[str]:
-    return [NAME]
+def builders() -> list[BuilderInfo]:
+    return [BuilderInfo(NAME, OPTIONS, "uv build --wheel, with wheels of local path dependencies")]
 
 
 @hookimpl
-def build_artifact(
-    builder: str, project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
-) -> Artifact | None:
-    if builder != NAME:
-        return None
+def build_artifact(project_dir: Path, output_dir: Path | None, options: Mapping[str, Any]) -> Artifact:
     from lakeflow_uv_builder import build  # uv, hashing, TOML: only a build pays for them
 
     return build.build(project_dir, output_dir, options)

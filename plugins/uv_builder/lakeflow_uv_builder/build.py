@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from lakeflow_host import Artifact, LakeflowError, uv_binary
 from lakeflow_uv_builder import NAME
@@ -110,7 +111,7 @@ def _reuse(stamp: Path, digest: str) -> tuple[Path, tuple[Path, ...]] | None:
     return None
 
 
-def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]) -> Artifact:
+def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, Any]) -> Artifact:
     """Build the project and its path dependencies, unless the inputs are unchanged."""
     project = load_project(project_dir, need_entry_point=True)
     deps = path_dependencies(project)
@@ -118,7 +119,7 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, str]
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / STAMP
     digest = input_hash([project, *deps], out.resolve())
-    if options.get("rebuild", "").lower() not in ("1", "true", "yes"):
+    if not options.get("rebuild"):
         reused = _reuse(stamp, digest)
         if reused:
             main, companions = reused

@@ -1,6 +1,7 @@
 """The ``dryrun`` target: a lakeflow target that runs nothing and shows what it would run.
 
-``--target dryrun`` accepts the whole workflow. Jobs and runs are recorded in
+``--target dryrun`` accepts the whole workflow. Its one option, ``--label TEXT`` (or
+``-o label=TEXT``) on ``trigger-run`` and ``launch``, is recorded with each run and shown in its log. Jobs and runs are recorded in
 ``$LAKEFLOW_HOME/dryrun/state.json`` (default home: the per-user data directory, as for the local
 target). Every run ends at once as SUCCEEDED, and its log shows the command a real target would
 execute, the task's ``sys.argv[1:]`` and the names (never the values) of its environment variables.
@@ -16,37 +17,37 @@ import fcntl
 import json
 import os
 import shlex
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lakeflow_host import (
+    TASK_ENTRY_POINT,
     Artifact,
     Job,
     JobSpec,
     LakeflowError,
     NotFoundError,
+    Option,
     RemoteArtifact,
     Run,
     RunLogs,
     RunState,
+    TargetInfo,
+    atomic_write,
     hookimpl,
+    lakeflow_home,
 )
 
 NAME = "dryrun"
 DEFAULT_ENV = "LAKEFLOW_DRYRUN"
-ENTRY_POINT = "lakeflow-task"
+OPTIONS = (Option("label", "A label recorded with each run and shown in its log.", flag=True, stages=("run",)),)
 
 
 def state_dir() -> Path:
-    """``$LAKEFLOW_HOME/dryrun``; the home defaults to the per-user data directory."""
-    explicit = os.environ.get("LAKEFLOW_HOME")
-    if explicit:
-        return Path(explicit).expanduser() / NAME
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "lakeflow" / NAME
+    """``$LAKEFLOW_HOME/dryrun``."""
+    return lakeflow_home() / NAME
 
 
 def _empty() -> dict[str, Any]:
@@ -70,11 +71,7 @@ def _state(*, write: bool) -> Iterator[dict[str, Any]]:
             raise LakeflowError(f"{path} is corrupt ({exc}); delete it to start afresh") from None
         yield data
         if write:
-            # Write a new file and rename it over the old one, so that a crash never leaves half a file.
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, ensure_ascii=False)
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def _job(data: Mapping[str, Any], job_id: str) -> Job:
@@ -119,19 +116,19 @@ def _newest_first(ids: Iterable[str]) -> list[str]:
 
 
 @hookimpl
-def target_names() -> list[str]:
-    return [NAME]
+def targets() -> list[TargetInfo]:
+    # Triggers take the state file's lock one at a time anyway; one request at a time also
+    # numbers a fan-out's runs in input order.
+    return [TargetInfo(NAME, OPTIONS, "runs nothing; shows what would run", triggers_in_flight=1)]
 
 
 @hookimpl
-def default_target() -> str | None:
-    return NAME if os.environ.get(DEFAULT_ENV, "").lower() in ("1", "true", "yes") else None
+def target_is_configured() -> bool:
+    return os.environ.get(DEFAULT_ENV, "").lower() in ("1", "true", "yes")
 
 
 @hookimpl
-def upload_artifact(target: str, artifact: Artifact) -> RemoteArtifact | None:
-    if target != NAME:
-        return None
+def upload_artifact(artifact: Artifact) -> RemoteArtifact:
     for path in artifact.files:
         if not path.is_file():
             raise LakeflowError(f"{path} does not exist; build it again with `lakeflow build-wheel`")
@@ -140,9 +137,7 @@ def upload_artifact(target: str, artifact: Artifact) -> RemoteArtifact | None:
 
 
 @hookimpl
-def create_job(target: str, spec: JobSpec) -> Job | None:
-    if target != NAME:
-        return None
+def create_job(spec: JobSpec) -> Job:
     if not Path(spec.artifact).is_file():
         raise LakeflowError(
             f"no artifact at {spec.artifact}; pass the path that `lakeflow upload-wheel --target dryrun` printed"
@@ -164,32 +159,19 @@ def create_job(target: str, spec: JobSpec) -> Job | None:
 
 
 @hookimpl
-def get_job(target: str, job_id: str) -> Job | None:
-    if target != NAME:
-        return None
+def get_job(job_id: str) -> Job:
     with _state(write=False) as data:
         return _job(data, job_id)
 
 
 @hookimpl
-def list_jobs(target: str) -> list[Job] | None:
-    if target != NAME:
-        return None
+def list_jobs(target: str) -> list[Job]:
     with _state(write=False) as data:
         return [_job(data, job_id) for job_id in _newest_first(data["jobs"])]
 
 
 @hookimpl
-def trigger_concurrency(target: str) -> int | None:
-    # Triggers take the state file's lock one at a time anyway; one request at a time also
-    # numbers a fan-out's runs in input order.
-    return 1 if target == NAME else None
-
-
-@hookimpl
-def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
-    if target != NAME:
-        return None
+def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run:
     with _state(write=True) as data:
         _job(data, job_id)  # an unknown job is an error here, as on a real target
         run_id = f"run-{data['next_run']}"
@@ -199,14 +181,13 @@ def trigger_run(target: str, job_id: str, args: Sequence[str]) -> Run | None:
             "args": list(args),
             "state": RunState.SUCCEEDED.value,
             "at": time.time(),
+            "label": options.get("label"),
         }
         return _run(data, run_id)
 
 
 @hookimpl
-def list_runs(target: str, job_id: str | None) -> list[Run] | None:
-    if target != NAME:
-        return None
+def list_job_runs(job_id: str | None) -> list[Run]:
     with _state(write=False) as data:
         if job_id is not None:
             _job(data, job_id)
@@ -215,35 +196,32 @@ def list_runs(target: str, job_id: str | None) -> list[Run] | None:
 
 
 @hookimpl
-def get_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def get_run(run_id: str) -> Run:
     with _state(write=False) as data:
         return _run(data, run_id)
 
 
 @hookimpl
-def get_run_logs(target: str, run_id: str) -> RunLogs | None:
-    if target != NAME:
-        return None
+def get_run_logs(run_id: str) -> RunLogs:
     with _state(write=False) as data:
         run = _run(data, run_id)
         job = _job(data, run.job_id)
+        label = data["runs"][run_id].get("label")
     env = {"DATABRICKS_RUN_ID": run_id, "LAKEFLOW_RUN_ID": run_id}
     env.update({name: "<secret>" for name in job.env_var_names})
     text = (
         f"dry run of job {job.job_id} ({job.name}): nothing was executed\n"
         f"would install: {job.artifact}\n"
-        f"would run: {shlex.join([ENTRY_POINT, *run.args])}  (the {ENTRY_POINT} entry point of {job.package})\n"
+        f"would run: {shlex.join([TASK_ENTRY_POINT, *run.args])}  (the {TASK_ENTRY_POINT} entry point of {job.package})\n"
         f"argv[1:]: {json.dumps(list(run.args), ensure_ascii=False)}\n"
         f"environment: {' '.join(f'{k}={v}' for k, v in env.items())}\n"
     )
+    if label is not None:
+        text += f"label: {label}\n"
     return RunLogs(run_id, run.state, text)
 
 
 @hookimpl
-def cancel_run(target: str, run_id: str) -> Run | None:
-    if target != NAME:
-        return None
+def cancel_run(run_id: str) -> Run:
     # Every dry run has already ended, and cancelling an ended run changes nothing.
-    return get_run(target, run_id)
+    return get_run(run_id)

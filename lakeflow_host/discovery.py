@@ -1,0 +1,100 @@
+"""Finding the ``lakeflow`` entry points, cached between commands.
+
+Every command needs the plugins, and ``importlib.metadata`` (its import and a scan of every
+installed distribution) was the largest part of a local command's start-up. The answer only
+changes when something is installed or removed on ``sys.path``, which changes the modification
+time of the folder holding the distribution's metadata, so the scan's result is kept under
+``$XDG_CACHE_HOME/lakeflow`` keyed by ``sys.path`` and those times.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GROUP = "lakeflow"
+#: Set to 1 to scan every time (for a broken cache, or to measure).
+NO_CACHE_ENV = "LAKEFLOW_NO_ENTRY_POINT_CACHE"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """What the host needs of an entry point: ``importlib.metadata.EntryPoint``'s shape."""
+
+    name: str
+    value: str
+    dist: Distribution | None
+
+    def load(self) -> Any:
+        module, _, attrs = self.value.partition(":")
+        obj: Any = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    import zlib  # hashlib costs 2 ms of every command's start-up; a name needs no strength
+
+    digest = f"{zlib.crc32(json.dumps([sys.prefix, sys.path]).encode()):08x}"
+    return Path(base) / "lakeflow" / f"entry-points-{digest}.json"
+
+
+def _key() -> list[list[Any]]:
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _scan() -> list[EntryPoint]:
+    from importlib import metadata
+
+    return [
+        EntryPoint(ep.name, ep.value, Distribution(ep.dist.name, ep.dist.version) if ep.dist else None)
+        for ep in metadata.entry_points(group=GROUP)
+    ]
+
+
+def entry_points() -> list[EntryPoint]:
+    """Every installed ``lakeflow`` entry point, from the cache when nothing changed on
+    ``sys.path`` since it was written."""
+    if os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        return _scan()
+    path, key = _cache_file(), _key()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["format"] == _FORMAT and data["key"] == key:
+            return [EntryPoint(n, v, Distribution(*d) if d else None) for n, v, d in data["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = _scan()
+    record = {
+        "format": _FORMAT,
+        "key": key,
+        "entry_points": [[ep.name, ep.value, [ep.dist.name, ep.dist.version] if ep.dist else None] for ep in found],
+    }
+    try:
+        from lakeflow_host.tools import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(record), mode=0o644)
+    except OSError:
+        pass  # a read-only cache costs speed, never correctness
+    return found
