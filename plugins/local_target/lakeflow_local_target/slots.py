@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import RunState
+from lakeflow_host import LakeflowError, RunState
 from lakeflow_local_target import output, procs, safety, store
 
 BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM")
@@ -133,7 +133,15 @@ def dispatch(
     if slots:
         inherit = flag(store.job_options(job).get("inherit_env"))
         for slot in slots:
-            _spawn(root, job_id, slot, inherit)
+            try:
+                _spawn(root, job_id, slot, inherit)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
+                queued_note = f"run {run_id} is stored and stays queued; " if run_id is not None else ""
+                raise LakeflowError(
+                    f"could not start a supervisor for job {job_id} ({exc}); {queued_note}"
+                    f"see {root / 'supervisor.log'}, then retry any lakeflow command on the job"
+                ) from None
     return run_id
 
 
