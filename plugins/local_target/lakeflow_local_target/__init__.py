@@ -81,6 +81,7 @@ def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
+        envs.check_python(main)
         with safety.private_umask():
             safety.seal_env(envs.prepare_env(root, main, companions))  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
