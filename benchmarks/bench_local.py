@@ -15,7 +15,7 @@ Prints one table, with the goal each ratio should meet:
    includes the pins;
 4. pins: what ``uv export --locked`` of the pins adds to a changed build of
    ``tests/fixtures/locked/app`` (six and a path dependency's iniconfig), against a budget of
-   0.2 s (goal at most 1x).
+   0.2 s (goal at most 1x);
 5. idle: the CPU a run's supervisor uses while its task sleeps (goal under 0.1% of a core).
 
 Everything happens in a temporary ``LAKEFLOW_HOME`` and on a temporary copy of
