@@ -395,8 +395,10 @@ def test_a_full_disk_fails_the_run_honestly_and_commands_say_so(home, lakeflow, 
         line = _one_line_error(lakeflow("trigger-run", job_id, "sleep", "0", check=False))
         assert "full" in line and "free some space" in line
     finally:
-        stop_runs(mount / "home")
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        try:
+            stop_runs(mount / "home")
+        finally:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @ROOT_ONLY
