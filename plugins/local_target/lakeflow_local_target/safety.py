@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from lakeflow_host import LakeflowError
 
 # Linux's MAX_ARG_STRLEN (32 pages): the longest single argument execve accepts, its NUL
-# included (include/uapi/linux/binfmts.h). Other systems only have the total limit.
+# included (include/uapi/linux/binfmts.h; seen here: execve of a 131072-byte argument fails with
+# E2BIG). Other systems only have the total limit.
 MAX_ARG_BYTES = 32 * 4096
 # Kept free of the total command-line limit for the run's environment and the launcher.
 _ENV_ROOM = 64 * 1024
