@@ -204,7 +204,8 @@ class TargetInfo:
         remote API gains from many requests in flight; ``1`` serializes them, which also keeps
         run ids in input order).
     :ivar poll_interval: seconds between two status polls of ``wait`` (a remote target whose
-        runs take minutes wants seconds, not a busy loop).
+        runs take minutes wants seconds, not a busy loop). A target that declares a ``float``
+        option named ``poll_interval`` lets users change it; ``wait`` then uses the option.
     """
 
     name: str
