@@ -13,11 +13,12 @@ from typing import Any
 
 import click
 
-from lakeflow_host import api, render
-from lakeflow_host.cli_options import command_class, common, debug_enabled, set_debug
+from lakeflow_host import api, cli_jobs, render
+from lakeflow_host.cli_options import command_class, common, debug_enabled, notice, quiet_option, set_debug
 from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
-from lakeflow_host.errors import LakeflowError
-from lakeflow_host.types import Run, TriggerFailure
+from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report
+from lakeflow_host.errors import LakeflowError, WaitTimeoutError
+from lakeflow_host.types import Run, RunState, TriggerFailure
 
 
 class LakeflowGroup(click.Group):
@@ -29,7 +30,10 @@ class LakeflowGroup(click.Group):
         except LakeflowError as exc:
             if debug_enabled():
                 raise
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            if isinstance(exc, WaitTimeoutError):
+                error.exit_code = EXIT_TIMEOUT
+            raise error from None
 
 
 def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -38,9 +42,8 @@ def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callabl
         click.option(
             "--max-workers",
             type=int,
-            default=1,
-            show_default=True,
-            help="Cluster size runs may autoscale to (local target: concurrent runs).",
+            help="Cluster size runs may autoscale to (local target: concurrent runs) "
+            "[default: [tool.lakeflow] max-workers, else 1].",
         ),
         click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target]."),
         click.option("--env-var", "env_vars", multiple=True, metavar=env_var_metavar, help=env_var_help),
@@ -63,6 +66,7 @@ def emit(value: Any, as_json: bool, text: str) -> None:
 @click.option(
     "--debug", is_flag=True, expose_value=False, callback=set_debug, is_eager=True, help="Show tracebacks for errors."
 )
+@quiet_option()
 def cli() -> None:
     """Build a Python project into a wheel, upload it, and run many copies of it.
 
@@ -89,7 +93,7 @@ def build_wheel_cmd(
     """Build PROJECT_DIR into a wheel (and wheels of its path dependencies); print its path."""
     artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
     if not artifact.built:
-        click.echo(f"lakeflow: sources unchanged, reusing {artifact.path.name}", err=True)
+        notice(f"sources unchanged, reusing {artifact.path.name}")
     emit(artifact, as_json, str(artifact.path))
 
 
@@ -100,7 +104,7 @@ def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: 
     """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
     remote = api.upload_wheel(wheel, target=target, options=options)
     if remote.bytes_uploaded == 0:
-        click.echo("lakeflow: already uploaded, nothing copied", err=True)
+        notice("already uploaded, nothing copied")
     emit(remote, as_json, remote.path)
 
 
@@ -116,7 +120,7 @@ def create_job_cmd(
     name: str,
     package: str,
     remote_path: str,
-    max_workers: int,
+    max_workers: int | None,
     max_concurrent_runs: int | None,
     env_vars: tuple[str, ...],
     target: str,
@@ -148,7 +152,7 @@ def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: di
     """Start a run of JOB_ID; everything after JOB_ID is passed to the task verbatim. Prints the run id."""
     run = api.trigger_run(job_id, args, target=target, options=options)
     if run.url:
-        click.echo(f"lakeflow: {run.url}", err=True)
+        notice(f"{run.url}")
     emit(run, as_json, run.run_id)
 
 
@@ -160,13 +164,25 @@ def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
     emit(jobs, as_json, render.jobs_table(jobs))
 
 
+_STATES = click.Choice([s.value for s in RunState], case_sensitive=False)
+
+
 @cli.command("list-job-runs", cls=command_class("any"))
 @click.argument("job_id", required=False)
+@click.option("--state", "states", multiple=True, type=_STATES, help="Only runs in this state (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N runs (the newest).")
 @common()
-def list_job_runs_cmd(job_id: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """List JOB_ID's runs (every job's without it), newest first."""
-    runs = api.list_job_runs(job_id, target=target, options=options)
-    emit(runs, as_json, render.runs_table(runs))
+def list_job_runs_cmd(
+    job_id: str | None,
+    states: tuple[str, ...],
+    limit: int | None,
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
+    """List JOB_ID's runs (every job's without it, with a JOB column), newest first."""
+    runs = api.list_job_runs(job_id, state=states or None, limit=limit, target=target, options=options)
+    emit(runs, as_json, render.runs_table(runs, with_job=job_id is None))
 
 
 @cli.command("get-run", cls=command_class("any"))
@@ -189,9 +205,9 @@ def get_run_logs_cmd(run_id: str, tail: int | None, target: str, options: dict[s
         emit(logs, True, "")
         return
     if logs.note:
-        click.echo(f"lakeflow: {logs.note}", err=True)
+        notice(f"{logs.note}")
     if logs.truncated:
-        click.echo("lakeflow: the log is truncated; showing its end", err=True)
+        notice("the log is truncated; showing its end")
     click.echo(logs.text, nl=not logs.text.endswith("\n") and bool(logs.text))
     for extra in (logs.error, logs.error_trace):
         if extra:
@@ -207,39 +223,6 @@ def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: b
     emit(run, as_json, f"{run.run_id} {run.state.value}")
 
 
-def _wait_and_report(
-    run_ids: list[str],
-    target: str,
-    options: dict[str, str],
-    timeout: float | None,
-    as_json: bool,
-    table_to_stderr: bool,
-) -> None:
-    shown = [""]
-    tty = sys.stderr.isatty()
-
-    def update(runs: list[Run]) -> None:
-        line = render.progress(runs)
-        if line != shown[0]:
-            click.echo(("\r\033[K" if tty else "") + "lakeflow: " + line, err=True, nl=not tty)
-            shown[0] = line
-
-    runs = api.wait(run_ids, target=target, options=options, timeout=timeout, on_update=update)
-    if tty:
-        click.echo("", err=True)
-    if as_json and not table_to_stderr:
-        emit(runs, True, "")
-    else:
-        click.echo(render.runs_table(runs), err=table_to_stderr)
-    bad = [r for r in runs if r.state.value != "SUCCEEDED"]
-    if bad:
-        raise LakeflowError(
-            f"{len(bad)} of {len(runs)} runs did not succeed: "
-            + ", ".join(f"{r.run_id} {r.state.value}" for r in bad)
-            + "; see `lakeflow get-run-logs RUN_ID`"
-        )
-
-
 @cli.command("wait", cls=command_class("any"))
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--timeout", type=float, help="Give up after this many seconds (the runs carry on).")
@@ -247,18 +230,25 @@ def _wait_and_report(
 def wait_cmd(
     run_ids: tuple[str, ...], timeout: float | None, target: str, options: dict[str, str], as_json: bool
 ) -> None:
-    """Wait for runs to finish, showing progress; exit 1 unless all succeeded."""
-    _wait_and_report(list(run_ids), target, options, timeout, as_json, table_to_stderr=False)
+    """Wait for runs to finish, showing progress, then print one summary line.
+
+    Exit codes: 0 all succeeded, 1 any failed or was canceled, 2 usage error, 3 timed out."""
+    wait_and_report(list(run_ids), target, options, timeout, as_json, to_stdout=True)
 
 
 @cli.command(
     "launch", cls=command_class("launch", ("builder", "target"), base=LaunchCommand), context_settings=_VERBATIM
 )
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
-@click.option("--name", help="Job name [default: the package name].")
+@click.option(
+    "--name",
+    help="Job name; a job of this name on the target is updated, not created again "
+    "[default: [tool.lakeflow] job-name, else the package name].",
+)
 @job_options(
     env_var_metavar="NAME",
-    env_var_help="An environment variable whose local value every run sees (repeatable; kept secret).",
+    env_var_help="An environment variable whose local value every run sees (repeatable; kept secret) "
+    "[default: [tool.lakeflow] env-vars].",
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
@@ -270,7 +260,7 @@ def launch_cmd(
     args: tuple[str, ...],
     runs_from: str | None,
     name: str | None,
-    max_workers: int,
+    max_workers: int | None,
     max_concurrent_runs: int | None,
     env_vars: tuple[str, ...],
     wait_: bool,
@@ -303,16 +293,16 @@ def launch_cmd(
         max_concurrent_runs=max_concurrent_runs,
         env_vars=env_vars,
         options=options,
-        on_step=lambda message: click.echo(f"lakeflow: {message}", err=True),
+        on_step=lambda message: notice(f"{message}"),
         on_run=on_run,
     )
     emit(result, as_json, "\n".join([result.job.job_id, *(r.run_id for r in result.runs)]))
     sys.stdout.flush()
     if result.failures:
-        click.echo(f"lakeflow: {len(result.failures)} of {len(arg_lists)} runs were not started", err=True)
+        notice(f"{len(result.failures)} of {len(arg_lists)} runs were not started")
     if wait_ and result.runs:
         ours = api.declared_by_target(target, options)
-        _wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, table_to_stderr=True)
+        wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, to_stdout=False)
     if result.failures:
         raise SystemExit(1)
 
@@ -331,6 +321,10 @@ def mcp_cmd() -> None:
     from lakeflow_host import mcp_server  # the mcp SDK is heavy; only this command pays for it
 
     mcp_server.main()
+
+
+for _command in cli_jobs.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -235,3 +235,39 @@ def cancel_run(target: str, run_id: str, options: Mapping[str, Any]) -> Run | No
     :param options: your declared options.
     :return: the run after the cancel request.
     """
+
+
+@hookspec(firstresult=True)
+def update_job(target: str, job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job | None:
+    """Point an existing job at a new artifact and settings, keeping its id and its runs.
+
+    Called by ``lakeflow launch`` when a job of the same name exists on the target (one job per
+    project). Runs started before the update keep the artifact they were started with; runs
+    started after it use ``spec.artifact``. ``spec.env`` replaces the job's stored values:
+    delete the old ones once no run needs them. Raise :class:`~lakeflow_host.LakeflowError`
+    when the job cannot be updated now (e.g. runs still queued that would pick up the change).
+
+    :param target: the chosen target, one of yours.
+    :param job_id: the id :func:`create_job` returned; raise
+        :class:`~lakeflow_host.NotFoundError` for an unknown one.
+    :param spec: the job's new definition, as for :func:`create_job`.
+    :param options: your declared options.
+    :return: the updated :class:`~lakeflow_host.Job`, with the same ``job_id``.
+    """
+
+
+@hookspec(firstresult=True)
+def delete_job(target: str, job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Job | None:
+    """Delete a job with everything stored for it: its env values and, where nothing else uses
+    them, its artifact's files and environment.
+
+    Called by ``lakeflow delete-job``.
+
+    :param target: the chosen target, one of yours.
+    :param job_id: the id :func:`create_job` returned; raise
+        :class:`~lakeflow_host.NotFoundError` for an unknown one.
+    :param cancel_runs: cancel the job's queued and running runs first; when ``False`` and some
+        are active, raise :class:`~lakeflow_host.LakeflowError` naming ``--cancel-runs``.
+    :param options: your declared options.
+    :return: the job as it was before deletion.
+    """

@@ -113,6 +113,14 @@ class PluginHost:
     def create_job(self, target: str, spec: JobSpec, options: Options) -> Job:
         return self._target_call(self.pm.hook.create_job, target, spec=spec, options=options)
 
+    def update_job(self, target: str, job_id: str, spec: JobSpec, options: Options) -> Job:
+        return self._target_call(self.pm.hook.update_job, target, job_id=job_id, spec=spec, options=options)
+
+    def delete_job(self, target: str, job_id: str, cancel_runs: bool, options: Options) -> Job:
+        return self._target_call(
+            self.pm.hook.delete_job, target, job_id=job_id, cancel_runs=cancel_runs, options=options
+        )
+
     def get_job(self, target: str, job_id: str, options: Options) -> Job:
         return self._target_call(self.pm.hook.get_job, target, job_id=job_id, options=options)
 

@@ -34,6 +34,7 @@ upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
 _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
+jobs_admin = lazy_module("lakeflow_databricks_target.jobs_admin")
 
 NAME = "databricks"
 _LIST_PAGE = 25  # runs/list allows at most 25 per page
@@ -121,6 +122,20 @@ def _check_lakeflow_job(client, job_id: int) -> None:
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
         _lakeflow_jobs.add((id(client), job_id))
+
+
+@hookimpl
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+    return jobs_admin.update_job(_client.workspace_client(options), _number(job_id, "job"), spec, options)
+
+
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Job:
+    client = _client.workspace_client(options)
+    job = jobs_admin.delete_job(client, _number(job_id, "job"), cancel_runs)
+    with _jobs_lock:
+        _lakeflow_jobs.discard((id(client), int(job.job_id)))
+    return job
 
 
 @hookimpl

@@ -30,6 +30,7 @@ from lakeflow_local_target import procs, store
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
 envs = lazy_module("lakeflow_local_target.envs")
 worker = lazy_module("lakeflow_local_target.worker")
+jobs_admin = lazy_module("lakeflow_local_target.jobs_admin")
 
 NAME = "local"
 _LOG_LIMIT = 10 * 1024 * 1024
@@ -62,6 +63,16 @@ def create_job(spec: JobSpec) -> Job:
         job_id = store.insert_job(db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(spec.env))
         envs.write_secrets(store.secrets_path(root, job_id), dict(spec.env))
     return store.to_job(store.job_row(db, job_id))
+
+
+@hookimpl
+def update_job(job_id: str, spec: JobSpec) -> Job:
+    return jobs_admin.update_job(store.home(), job_id, spec)
+
+
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool) -> Job:
+    return jobs_admin.delete_job(store.home(), job_id, cancel_runs)
 
 
 @hookimpl
@@ -123,15 +134,18 @@ def _fresh_rows(sql: str, params: tuple) -> list:
 @hookimpl
 def list_job_runs(job_id: str | None) -> list[Run]:
     if job_id is None:
-        return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())]
-    job = store.job_row(store.connect(store.home()), job_id)
-    return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC", (job["id"],))]
+        found = _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())
+    else:
+        job = store.job_row(store.connect(store.home()), job_id)
+        found = _fresh_rows("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC", (job["id"],))
+    return jobs_admin.with_artifacts(store.home(), [store.to_run(r) for r in found])
 
 
 @hookimpl
 def get_run(run_id: str) -> Run:
     row = store.run_row(store.connect(store.home()), run_id)
-    return store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
+    run = store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
+    return jobs_admin.with_artifacts(store.home(), [run])[0]
 
 
 @hookimpl

@@ -1,0 +1,152 @@
+"""Updating and deleting local jobs, and which artifact each run used.
+
+A ``launch`` of a project that already has a job points that job at the new artifact. The runs
+started before keep theirs: this module records, per job, the artifact each earlier range of
+runs used (``job_artifacts``: runs up to ``last_run_id`` used ``artifact``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakeflow_host import Job, JobSpec, LakeflowError, Run
+from lakeflow_local_target import envs, store, worker
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_artifacts (
+    job_id INTEGER NOT NULL, last_run_id INTEGER NOT NULL, artifact TEXT NOT NULL,
+    PRIMARY KEY (job_id, last_run_id)
+);
+"""
+#: How long a job's worker may take to exit once its last run ended.
+_WORKER_EXIT_S = 10.0
+
+
+def _connect(root: Path) -> sqlite3.Connection:
+    db = store.connect(root)
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _active(db: sqlite3.Connection, job_id: int) -> list[int]:
+    found = store.rows(
+        db, "SELECT id FROM runs WHERE job_id = ? AND state IN ('QUEUED', 'RUNNING') ORDER BY id", (job_id,)
+    )
+    return [row["id"] for row in found]
+
+
+def _wait_for_worker(root: Path, job_id: int) -> None:
+    # The worker reads the job's artifact once; it must be gone before the job changes, or a run
+    # triggered right after the update would still start with the old artifact.
+    deadline = time.monotonic() + _WORKER_EXIT_S
+    while worker.worker_alive(root, job_id):
+        if time.monotonic() >= deadline:
+            raise LakeflowError(f"job {job_id}'s worker is still busy; try again in a few seconds")
+        time.sleep(0.05)
+
+
+def update_job(root: Path, job_id: str, spec: JobSpec) -> Job:
+    main, companions = envs.artifact_files(root, spec.artifact)
+    kind = "pex" if main.suffix == ".pex" else "wheel"
+    if kind == "wheel":
+        envs.check_wheel(main, spec.package)
+        envs.prepare_env(root, main, companions)
+    db = _connect(root)
+    number = store.job_row(db, job_id)["id"]
+    active = _active(db, number)
+    if active:
+        shown = ", ".join(map(str, active[:5])) + (" ..." if len(active) > 5 else "")
+        raise LakeflowError(
+            f"job {number} still has {len(active)} queued or running runs ({shown}), which would start with the "
+            "new artifact; wait for them (`lakeflow wait`), cancel them, or launch with another --name"
+        )
+    _wait_for_worker(root, number)
+    cap = spec.max_concurrent_runs or spec.max_workers
+    with store.transaction(db):
+        job = store.job_row(db, number)
+        last = db.execute("SELECT MAX(id) AS last FROM runs WHERE job_id = ?", (number,)).fetchone()["last"]
+        if last is not None and job["artifact"] != str(main):
+            db.execute(
+                "INSERT OR REPLACE INTO job_artifacts (job_id, last_run_id, artifact) VALUES (?, ?, ?)",
+                (number, last, job["artifact"]),
+            )
+        db.execute(
+            "UPDATE jobs SET name = ?, package = ?, artifact = ?, kind = ?, max_workers = ?,"
+            " max_concurrent_runs = ?, env_names = ? WHERE id = ?",
+            (spec.name, spec.package, str(main), kind, spec.max_workers, cap, _json(sorted(spec.env)), number),
+        )
+        envs.write_secrets(store.secrets_path(root, number), dict(spec.env))
+    return store.to_job(store.job_row(db, number))
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def with_artifacts(root: Path, runs: Sequence[Run]) -> list[Run]:
+    """``runs`` with the artifact each one used filled in."""
+    import dataclasses
+
+    if not runs:
+        return list(runs)
+    db = _connect(root)
+    current: dict[str, str] = {}
+    history: dict[str, list[tuple[int, str]]] = {}
+    for job_id in {run.job_id for run in runs}:
+        row = db.execute("SELECT artifact FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        current[job_id] = row["artifact"] if row else ""
+        history[job_id] = [
+            (r["last_run_id"], r["artifact"])
+            for r in store.rows(db, "SELECT * FROM job_artifacts WHERE job_id = ? ORDER BY last_run_id", (int(job_id),))
+        ]
+    out = []
+    for run in runs:
+        number = int(run.run_id)
+        used = next((art for last, art in history[run.job_id] if number <= last), current[run.job_id])
+        out.append(dataclasses.replace(run, artifact=used or None))
+    return out
+
+
+def delete_job(root: Path, job_id: str, cancel_runs: bool) -> Job:
+    from lakeflow_local_target import cancel_run
+
+    db = _connect(root)
+    row = store.job_row(db, job_id)
+    number = row["id"]
+    active = _active(db, number)
+    if active and not cancel_runs:
+        raise LakeflowError(
+            f"job {number} has {len(active)} queued or running runs; wait for them, or pass --cancel-runs"
+        )
+    for run_id in active:
+        cancel_run(str(run_id))
+    _wait_for_worker(root, number)
+    job = store.to_job(row)
+    with store.transaction(db):
+        run_ids = [r["id"] for r in store.rows(db, "SELECT id FROM runs WHERE job_id = ?", (number,))]
+        mine = {row["artifact"]} | {
+            r["artifact"] for r in store.rows(db, "SELECT artifact FROM job_artifacts WHERE job_id = ?", (number,))
+        }
+        db.execute("DELETE FROM runs WHERE job_id = ?", (number,))
+        db.execute("DELETE FROM job_artifacts WHERE job_id = ?", (number,))
+        db.execute("DELETE FROM jobs WHERE id = ?", (number,))
+        still_used = {r["artifact"] for r in store.rows(db, "SELECT artifact FROM jobs")} | {
+            r["artifact"] for r in store.rows(db, "SELECT artifact FROM job_artifacts")
+        }
+    for run_id in run_ids:
+        shutil.rmtree(store.run_dir(root, run_id), ignore_errors=True)
+    store.secrets_path(root, number).unlink(missing_ok=True)
+    used_folders = {Path(path).parent for path in still_used}
+    for path in mine:
+        folder = Path(path).parent
+        if folder in used_folders or folder.parent.name != "artifacts":
+            continue
+        shutil.rmtree(envs.env_dir(root, Path(path)), ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return job
