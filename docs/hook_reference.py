@@ -21,6 +21,8 @@ ORDER = (
     "build_artifact",
     "upload_artifact",
     "create_job",
+    "update_job",
+    "delete_job",
     "get_job",
     "list_jobs",
     "trigger_run",
@@ -88,6 +90,30 @@ def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
     return Job(
         "myservice", job_id, spec.name, spec.package, spec.artifact, spec.max_workers, cap, tuple(sorted(spec.env))
     )
+""",
+    "update_job": """\
+@hookimpl
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+    old_secrets = api.secret_keys(job_id)
+    # The service snapshots a job's settings into each run it starts, so earlier runs keep theirs.
+    api.replace(job_id, spec.name, spec.package, spec.artifact, workers=spec.max_workers, region=options["region"])
+    api.put_secrets(job_id, dict(spec.env))
+    if not api.active_runs(job_id):
+        api.delete_secrets(old_secrets - api.secret_keys(job_id))
+    return get_job(job_id)
+""",
+    "delete_job": """\
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool) -> Job:
+    job = get_job(job_id)
+    active = api.active_runs(job_id)
+    if active and not cancel_runs:
+        raise LakeflowError(f"job {job_id} has {len(active)} active runs; wait for them, or pass --cancel-runs")
+    for run_id in active:
+        api.cancel(run_id)
+    api.delete(job_id)
+    api.delete_secrets(api.secret_keys(job_id))
+    return job
 """,
     "get_job": """\
 @hookimpl

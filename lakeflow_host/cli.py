@@ -291,7 +291,7 @@ def launch_cmd(
         target=target,
         max_workers=max_workers,
         max_concurrent_runs=max_concurrent_runs,
-        env_vars=env_vars,
+        env_vars=env_vars or None,
         options=options,
         on_step=lambda message: notice(f"{message}"),
         on_run=on_run,

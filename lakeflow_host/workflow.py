@@ -50,7 +50,7 @@ def _job_spec(
     if not isinstance(package, str) or not package.strip():
         raise LakeflowError("the package name is empty; pass the [project] name of the built project")
     env = _job_inputs(max_workers, max_concurrent_runs, env_vars)
-    return JobSpec(name, package, str(artifact), max_workers or 1, max_concurrent_runs, env)
+    return JobSpec(name, package, str(artifact), 1 if max_workers is None else max_workers, max_concurrent_runs, env)
 
 
 def _trigger_many(
@@ -124,9 +124,7 @@ def wait(
         if deadline is not None and time.monotonic() >= deadline:
             pending = [r.run_id for r in runs if not r.state.is_final]
             shown = ", ".join(pending[:20]) + (f" and {len(pending) - 20} more" if len(pending) > 20 else "")
-            raise WaitTimeoutError(
-                f"timed out after {timeout:g}s; {len(pending)} still running: {shown} (they carry on)"
-            )
+            raise WaitTimeoutError(f"timed out after {timeout:g}s; still running: {shown} (they carry on)")
         time.sleep(interval)
 
 
@@ -186,7 +184,7 @@ def launch(
     workers = max_workers if max_workers is not None else config.max_workers
     concurrent = max_concurrent_runs if max_concurrent_runs is not None else config.max_concurrent_runs
     env_names = config.env_vars if env_vars is None else _names(env_vars, "env_vars")
-    _job_inputs(workers or 1, concurrent, env_names)
+    _job_inputs(1 if workers is None else workers, concurrent, env_names)
     step = on_step or (lambda message: None)
     step(f"building {project_dir}")
     artifact = _build(builder_name, project_dir, None, build_opts)

@@ -1,8 +1,9 @@
-"""Updating and deleting local jobs, and which artifact each run used.
+"""Updating and deleting local jobs, and which artifact each run uses.
 
 A ``launch`` of a project that already has a job points that job at the new artifact. The runs
-started before keep theirs: this module records, per job, the artifact each earlier range of
-runs used (``job_artifacts``: runs up to ``last_run_id`` used ``artifact``).
+triggered before keep theirs, queued ones included: this module records, per job, the artifact
+each earlier range of runs was triggered with (``job_artifacts``: runs up to ``last_run_id`` use
+``artifact``), and the worker starts each run with :func:`run_artifact`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lakeflow_host import Job, JobSpec, LakeflowError, Run
-from lakeflow_local_target import envs, store, worker
+from lakeflow_local_target import envs, store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_artifacts (
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS job_artifacts (
     PRIMARY KEY (job_id, last_run_id)
 );
 """
+_ready: set[int] = set()
 #: How long a job's worker may take to exit once its last run ended.
 _WORKER_EXIT_S = 10.0
 
@@ -42,6 +44,8 @@ def _active(db: sqlite3.Connection, job_id: int) -> list[int]:
 def _wait_for_worker(root: Path, job_id: int) -> None:
     # The worker reads the job's artifact once; it must be gone before the job changes, or a run
     # triggered right after the update would still start with the old artifact.
+    from lakeflow_local_target import worker  # it imports this module to start runs
+
     deadline = time.monotonic() + _WORKER_EXIT_S
     while worker.worker_alive(root, job_id):
         if time.monotonic() >= deadline:
@@ -57,16 +61,10 @@ def update_job(root: Path, job_id: str, spec: JobSpec) -> Job:
         envs.prepare_env(root, main, companions)
     db = _connect(root)
     number = store.job_row(db, job_id)["id"]
-    active = _active(db, number)
-    if active:
-        shown = ", ".join(map(str, active[:5])) + (" ..." if len(active) > 5 else "")
-        raise LakeflowError(
-            f"job {number} still has {len(active)} queued or running runs ({shown}), which would start with the "
-            "new artifact; wait for them (`lakeflow wait`), cancel them, or launch with another --name"
-        )
-    _wait_for_worker(root, number)
     cap = spec.max_concurrent_runs or spec.max_workers
     with store.transaction(db):
+        # Every run triggered so far, queued ones included, keeps the artifact it was triggered
+        # with: the write lock orders this against concurrent triggers.
         job = store.job_row(db, number)
         last = db.execute("SELECT MAX(id) AS last FROM runs WHERE job_id = ?", (number,)).fetchone()["last"]
         if last is not None and job["artifact"] != str(main):
@@ -81,6 +79,21 @@ def update_job(root: Path, job_id: str, spec: JobSpec) -> Job:
         )
         envs.write_secrets(store.secrets_path(root, number), dict(spec.env))
     return store.to_job(store.job_row(db, number))
+
+
+def run_artifact(db: sqlite3.Connection, job_id: int, run_id: int) -> str:
+    """The artifact run ``run_id`` of job ``job_id`` installs: the one the job had when the run
+    was triggered."""
+    if id(db) not in _ready:
+        db.executescript(_SCHEMA)
+        _ready.add(id(db))
+    row = db.execute(
+        "SELECT artifact FROM job_artifacts WHERE job_id = ? AND last_run_id >= ? ORDER BY last_run_id LIMIT 1",
+        (job_id, run_id),
+    ).fetchone()
+    if row is not None:
+        return row["artifact"]
+    return store.job_row(db, job_id)["artifact"]
 
 
 def _json(value: object) -> str:

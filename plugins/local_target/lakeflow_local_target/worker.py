@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from lakeflow_host import LakeflowError, RunState
-from lakeflow_local_target import envs, procs, store
+from lakeflow_local_target import envs, jobs_admin, procs, store
 
 _TICK = 0.005
 
@@ -82,12 +82,15 @@ class Worker:
         self.cap = job["max_concurrent_runs"]
         self.job = job
         self.children: dict[int, subprocess.Popen[bytes]] = {}
-        self._command: list[str] | None = None
+        self._commands: dict[str, list[str]] = {}
 
-    def command(self) -> list[str]:
-        if self._command is None:
-            self._command = envs.command(self.root, self.job["kind"], self.job["package"], self.job["artifact"])
-        return self._command
+    def command(self, run_id: int) -> list[str]:
+        # A launch may update the job meanwhile: each run installs what the job had at its trigger.
+        artifact = jobs_admin.run_artifact(self.db, self.job_id, run_id)
+        if artifact not in self._commands:
+            kind = "pex" if artifact.endswith(".pex") else "wheel"
+            self._commands[artifact] = envs.command(self.root, kind, self.job["package"], artifact)
+        return self._commands[artifact]
 
     def environment(self, run_id: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -131,7 +134,7 @@ class Worker:
         folder = store.run_dir(self.root, run_id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            command = self.command() + args
+            command = self.command(run_id) + args
             with open(store.log_path(self.root, run_id), "ab") as log:
                 proc = subprocess.Popen(
                     command,
