@@ -1,0 +1,109 @@
+"""Watching and repairing a fan-out on the local target: wait's summary and exit codes, status,
+list-job-runs filters, rerun, trigger-runs, --quiet, and tables that survive odd text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lakeflow_host as lf
+from lakeflow_host import render
+
+
+def _fan_out(lakeflow, task_job, tmp_path, lines: str) -> tuple[str, list[str]]:
+    job_id = task_job("--max-workers", "4")
+    runs_file = tmp_path / "runs.txt"
+    runs_file.write_text(lines)
+    return job_id, lakeflow("trigger-runs", job_id, "--runs-from", str(runs_file)).stdout.split()
+
+
+def test_wait_ends_with_one_summary_line_and_documented_exit_codes(lakeflow, task_job, tmp_path):
+    job_id, run_ids = _fan_out(lakeflow, task_job, tmp_path, "ok 1\nfail a\nok 2\nfail b\n")
+    waited = lakeflow("wait", *run_ids, "--timeout", "120", check=False)
+    assert waited.returncode == 1
+    assert waited.stdout == f"4 runs: 2 succeeded, 2 failed (ids: {run_ids[1]}, {run_ids[3]})\n"
+    assert "STATE" not in waited.stdout + waited.stderr  # no table
+    # Not a terminal: one line per change of the counts, never a redraw.
+    assert "\r" not in waited.stderr and "\x1b[" not in waited.stderr
+    progress = [line for line in waited.stderr.splitlines() if "finished:" in line]
+    assert progress[-1] == "lakeflow: 4/4 finished: 2 succeeded, 2 failed" and len(progress) == len(set(progress))
+    ok = lakeflow("wait", run_ids[0], run_ids[2])
+    assert ok.returncode == 0 and ok.stdout == "2 runs: 2 succeeded\n"
+    sleeper = lakeflow("trigger-run", job_id, "sleep", "30").stdout.strip()
+    timed_out = lakeflow("wait", sleeper, "--timeout", "0.5", check=False)
+    assert timed_out.returncode == 3 and f"still running: {sleeper}" in timed_out.stderr
+    assert lakeflow("wait", check=False).returncode == 2  # usage error
+    lakeflow("cancel-run", sleeper)
+
+
+def test_status_counts_states_and_names_each_failure(lakeflow, task_job, tmp_path):
+    job_id, run_ids = _fan_out(lakeflow, task_job, tmp_path, "ok\nfail x\nfail y\n")
+    lakeflow("wait", *run_ids, "--timeout", "120", check=False)
+    status = json.loads(lakeflow("status", job_id, "--json").stdout)
+    assert status["total"] == 3 and status["counts"] == {"SUCCEEDED": 1, "FAILED": 2}
+    errors = {f["run_id"]: f["error"] for f in status["failed"]}
+    assert errors == {
+        run_ids[1]: "RuntimeError: task failed on purpose with ['x']",
+        run_ids[2]: "RuntimeError: task failed on purpose with ['y']",
+    }
+    assert status["oldest_start"] <= status["newest_start"]
+    assert list(status["artifacts"].values()) == [sorted(run_ids, key=int, reverse=True)]
+    text = lakeflow("status", job_id).stdout
+    assert f"job {job_id} (test-job) on local: 3 runs: 1 succeeded, 2 failed" in text
+    assert "RuntimeError: task failed on purpose with ['y']" in text
+
+
+def test_rerun_failed_starts_the_failed_argument_lists_again(lakeflow, task_job, tmp_path):
+    job_id, run_ids = _fan_out(lakeflow, task_job, tmp_path, "ok\nfail x\n")
+    lakeflow("wait", *run_ids, "--timeout", "120", check=False)
+    again = lakeflow("rerun", "--failed", job_id, "--wait", check=False)
+    assert again.returncode == 1 and "1 run: 1 failed" in again.stderr
+    (new_id,) = again.stdout.split()
+    new = lf.get_run(new_id, target="local")
+    assert new.job_id == job_id and new.args == ("fail", "x") and new_id not in run_ids
+    by_id = lakeflow("rerun", run_ids[0], run_ids[1]).stdout.split()
+    assert [lf.get_run(r, target="local").args for r in by_id] == [("ok",), ("fail", "x")]
+    lf.wait(by_id, target="local", timeout=120)
+    # Only each argument list's newest run counts: "ok" never failed, "fail x" did again.
+    assert [r.args for r in lf.rerun(failed_of=job_id, target="local")[0]] == [("fail", "x")]
+    with pytest.raises(lf.LakeflowError, match="either run ids or failed_of"):
+        lf.rerun(target="local")
+    assert lakeflow("rerun", check=False).returncode == 2
+
+
+def test_list_job_runs_filters_and_shows_the_job_across_jobs(lakeflow, task_job, tmp_path):
+    job_id, run_ids = _fan_out(lakeflow, task_job, tmp_path, "ok\nfail x\nok 2\n")
+    other = task_job()
+    other_run = lakeflow("trigger-run", other, "line\nbreak", "日本語", "\x1b[2J").stdout.strip()
+    lakeflow("wait", *run_ids, other_run, "--timeout", "120", check=False)
+    failed = json.loads(lakeflow("list-job-runs", job_id, "--state", "failed", "--json").stdout)
+    assert [r["run_id"] for r in failed] == [run_ids[1]]
+    newest = json.loads(lakeflow("list-job-runs", job_id, "--limit", "2", "--json").stdout)
+    assert [r["run_id"] for r in newest] == [run_ids[2], run_ids[1]]
+    table = lakeflow("list-job-runs").stdout.splitlines()
+    assert table[0].split()[:2] == ["JOB", "RUN"] and len(table) == 5
+    row = next(line for line in table if line.split()[1] == other_run)
+    assert row.split()[0] == other and "line\\nbreak" in row and "\\x1b[2J" in row and "\x1b" not in row
+    # Columns line up whatever the width of the characters before them.
+    assert len({render.width(line[: line.index("DETAIL")]) for line in table[:1]}) == 1
+    bad = lakeflow("list-job-runs", "--state", "DONE", check=False)
+    assert bad.returncode == 2 and "DONE" in bad.stderr
+
+
+def test_tables_align_wide_text_and_escape_control_characters():
+    rows = [["日本語", "x"], ["ab", "y"], ["😀", "z"], ["tab\there", "w"]]
+    lines = render.table(["NAME", "V"], rows).splitlines()
+    assert [render.width(line[:-1]) for line in lines[1:]] == [render.width(lines[1][:-1])] * 4
+    assert lines[4].startswith("tab\\there")
+
+
+def test_get_job_and_quiet(lakeflow, task_job):
+    job_id = task_job()
+    shown = lakeflow("get-job", job_id)
+    assert shown.stdout.splitlines()[1].split()[:2] == [job_id, "test-job"] and "target local" in shown.stderr
+    quiet = lakeflow("--quiet", "get-job", job_id, "--json")
+    assert quiet.stderr == "" and json.loads(quiet.stdout)["job_id"] == job_id
+    assert lakeflow("get-job", job_id, "-q").stderr == ""
+    missing = lakeflow("-q", "get-job", "999", check=False)
+    assert missing.returncode == 1 and "unknown job id 999" in missing.stderr  # errors still print
