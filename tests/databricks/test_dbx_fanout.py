@@ -1,0 +1,76 @@
+"""One job per project on Databricks: launch resets the job (jobs/reset) and replaces its
+secrets, delete-job removes the job and its secret keys, rerun repeats the parameters with a
+fresh idempotency token, status counts the runs. Real databricks-sdk over HTTP to the test server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from databricks_server import DatabricksServer
+from dbx_helpers import finished, task_lines
+
+import lakeflow_host as lf
+
+
+def _keys(dbx: DatabricksServer) -> list[str]:
+    return [s["key"] for s in dbx.secrets.list_secrets("lakeflow").get("secrets", [])]
+
+
+@pytest.mark.slow
+def test_second_launch_resets_the_job_and_replaces_its_secret(
+    dbx_env: dict, dbx_project: lf.Artifact, dbx: DatabricksServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = dbx_project.path.parent.parent
+    monkeypatch.setenv("DBX_CANARY", "first-value")
+    first = lf.launch(project, [["a"]], target="databricks", env_vars=["DBX_CANARY"])
+    finished([r.run_id for r in first.runs])
+    old_keys = _keys(dbx)
+    monkeypatch.setenv("DBX_CANARY", "second-value")
+    second = lf.launch(project, [["b"]], target="databricks", env_vars=["DBX_CANARY"])
+    assert second.updated and second.job.job_id == first.job.job_id
+    assert [r.path for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/reset")] == ["/api/2.2/jobs/reset"]
+    assert len(dbx.jobs.all_jobs()) == 1
+    (run,) = finished([r.run_id for r in second.runs])
+    logs = lf.get_run_logs(run.run_id, target="databricks").text
+    assert task_lines(logs)["CANARY_SHA256"] == hashlib.sha256(b"second-value").hexdigest()
+    # The old value's key is gone (no run was active), the new one is the only one left.
+    new_keys = _keys(dbx)
+    assert len(old_keys) == len(new_keys) == 1 and old_keys != new_keys
+    assert "second-value" not in json.dumps(dbx.jobs.all_jobs())
+
+
+def test_delete_job_refuses_active_runs_then_removes_the_job_and_its_secrets(
+    dbx_env: dict, dbx_project: lf.Artifact, dbx: DatabricksServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBX_CANARY", "to-delete")
+    remote = lf.upload_wheel(dbx_project, target="databricks")
+    job = lf.create_job("doomed", dbx_project.package, remote.path, env_vars=["DBX_CANARY"], target="databricks")
+    assert len(_keys(dbx)) == 1
+    run = lf.trigger_run(job.job_id, ["--sleep", "30"], target="databricks")
+    with pytest.raises(lf.LakeflowError, match="--cancel-runs"):
+        lf.delete_job(job.job_id, target="databricks")
+    deleted = lf.delete_job(job.job_id, cancel_runs=True, target="databricks")
+    assert deleted.job_id == job.job_id and dbx.jobs.all_jobs() == []
+    assert _keys(dbx) == []
+    with pytest.raises(lf.NotFoundError):
+        lf.get_job(job.job_id, target="databricks")
+    assert lf.get_run(run.run_id, target="databricks").state is lf.RunState.CANCELED
+
+
+def test_rerun_repeats_the_parameters_with_a_fresh_token_and_status_counts(
+    dbx_job: lf.Job, dbx: DatabricksServer
+) -> None:
+    runs, _ = lf.trigger_runs(dbx_job.job_id, [["ok", "日本"], ["--fail", "boom"]], target="databricks")
+    finished([r.run_id for r in runs])
+    status = lf.status(dbx_job.job_id, target="databricks")
+    assert status.total == 2 and dict(status.counts) == {"SUCCEEDED": 1, "FAILED": 1}
+    (failed,) = status.failed
+    assert failed.run_id == runs[1].run_id and failed.error == "RuntimeError: task failed on purpose: boom"
+    again, failures = lf.rerun(failed_of=dbx_job.job_id, target="databricks")
+    assert not failures and [r.args for r in again] == [("--fail", "boom")] and again[0].job_id == dbx_job.job_id
+    bodies = [json.loads(r.body) for r in dbx.recorded() if r.path == "/api/2.2/jobs/run-now"]
+    assert bodies[-1]["python_params"] == bodies[1]["python_params"]
+    assert len({b["idempotency_token"] for b in bodies}) == 3
+    finished([r.run_id for r in again])
