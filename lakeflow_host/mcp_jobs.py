@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import Annotated, TypedDict
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -23,9 +25,15 @@ from lakeflow_host.mcp_shapes import (
     started_table,
     tool_result,
 )
+from lakeflow_host.mcp_tools import _redact
 from lakeflow_host.types import Job, JobStatus, Run, TriggerFailure
 
 Options = options_parameter()
+
+
+def _secrets_of_job(job: Job) -> list[tuple[str, str]]:
+    values = [(name, os.environ[name]) for name in job.env_var_names if len(os.environ.get(name, "")) >= 4]
+    return sorted(values, key=lambda item: -len(item[1]))
 
 
 class RerunResult(TypedDict):
@@ -38,7 +46,18 @@ async def status(job_id: JobId, target: Target = None, options: Options = None) 
     """How a job's fan-out is doing, in one call: run counts by state, each failed run with the last line
     of its error, the oldest and newest start, and which uploaded artifact the runs used. Then
     get_run_logs for a failed run's whole output, or rerun with failed_of=job_id."""
-    result = await in_thread(lambda: api.status(str(job_id), target=target, options=plain_options(options)))
+
+    def fetch() -> JobStatus:
+        opts = plain_options(options)
+        found = api.status(str(job_id), target=target, options=opts)
+        if not found.failed:
+            return found
+        # Error lines come from the runs' logs, where a task may have printed its own secrets.
+        secrets = _secrets_of_job(found.job)
+        failed = tuple(dataclasses.replace(f, error=_redact(f.error, secrets) or "") for f in found.failed)
+        return dataclasses.replace(found, failed=failed)
+
+    result = await in_thread(fetch)
     return tool_result(result, status_text(result))
 
 
