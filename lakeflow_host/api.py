@@ -54,6 +54,7 @@ __all__ = [
     "get_job",
     "get_run",
     "get_run_logs",
+    "follow_run_logs",
     "launch",
     "list_job_runs",
     "list_jobs",
@@ -63,6 +64,7 @@ __all__ = [
     "read_env_vars",
     "rerun",
     "resolve_builder",
+    "save_run_logs",
     "resolve_target",
     "status",
     "target_options",
@@ -236,6 +238,39 @@ def get_run_logs(
 
             logs = dataclasses.replace(logs, text="".join(lines[-tail:]), truncated=True)
     return logs
+
+
+def follow_run_logs(
+    run_id: str,
+    on_text: Callable[[str], None],
+    *,
+    target: str | None = None,
+    options: Options | None = None,
+    timeout: float | None = None,
+) -> RunLogs:
+    """Stream what the run prints to ``on_text`` until the run ends (polling at the target's
+    interval); returns its final logs. A timeout raises WaitTimeoutError; the run carries on."""
+    from lakeflow_host import run_logs
+
+    name = resolve_target(target, options)
+    return run_logs.follow(name, str(run_id), target_options(name, options), on_text, timeout=timeout)
+
+
+def save_run_logs(
+    job_id: str,
+    directory: str | Path,
+    *,
+    state: str | RunState | Sequence[str | RunState] | None = None,
+    target: str | None = None,
+    options: Options | None = None,
+) -> tuple[Path, list[str]]:
+    """Write each of the job's runs' logs (only those in ``state`` when given) to
+    ``directory/<run_id>.log``; returns the folder and the run ids written."""
+    from lakeflow_host import run_logs
+
+    wanted = _states(state)
+    name = resolve_target(target, options)
+    return run_logs.save(name, str(job_id), Path(directory).expanduser(), wanted, target_options(name, options))
 
 
 def cancel_run(run_id: str, *, target: str | None = None, options: Options | None = None) -> Run:

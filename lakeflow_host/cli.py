@@ -195,11 +195,52 @@ def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool
 
 
 @cli.command("get-run-logs", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing what the run writes until it ends.")
+@click.option("--job", "job_id", metavar="JOB_ID", help="Every run of JOB_ID (with --to): one file per run.")
+@click.option("--state", "states", multiple=True, type=_STATES, help="With --job: only runs in this state.")
+@click.option(
+    "--to", "to_dir", metavar="DIR", type=click.Path(file_okay=False), help="With --job: write DIR/<run_id>.log."
+)
 @common()
-def get_run_logs_cmd(run_id: str, tail: int | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """Print what RUN_ID's task wrote (also while it runs), then its error if it failed."""
+def get_run_logs_cmd(
+    run_id: str | None,
+    tail: int | None,
+    follow: bool,
+    job_id: str | None,
+    states: tuple[str, ...],
+    to_dir: str | None,
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
+    """Print what RUN_ID's task wrote (also while it runs), then its error if it failed; with
+    --follow, until it ends. With --job JOB_ID --to DIR, save every run's log (or those in
+    --state) to DIR/<run_id>.log and print DIR."""
+    if job_id is not None or to_dir is not None:
+        if run_id is not None or job_id is None or to_dir is None or follow or tail:
+            raise click.UsageError("save a job's logs with --job JOB_ID --to DIR (and optionally --state), no RUN_ID")
+        folder, written = api.save_run_logs(job_id, to_dir, state=states or None, target=target, options=options)
+        notice(f"wrote {len(written)} log files")
+        emit({"directory": str(folder), "run_ids": written}, as_json, str(folder))
+        return
+    if run_id is None:
+        raise click.UsageError("give RUN_ID (or --job JOB_ID --to DIR)")
+    if follow:
+        if tail or as_json:
+            raise click.UsageError("--follow prints the log as it grows; drop --tail and --json")
+        logs = api.follow_run_logs(run_id, lambda text: click.echo(text, nl=False), target=target, options=options)
+        if logs.text and not logs.text.endswith("\n"):
+            click.echo("")
+        for extra in (logs.error, logs.error_trace):
+            if extra:
+                click.echo(extra)
+        ending = "" if logs.state is RunState.SUCCEEDED else "; exit 1"
+        notice(f"run {logs.run_id} ended {logs.state.value}{ending}")
+        if logs.state is not RunState.SUCCEEDED:
+            raise SystemExit(1)
+        return
     logs = api.get_run_logs(run_id, target=target, options=options, tail=tail)
     if as_json:
         emit(logs, True, "")

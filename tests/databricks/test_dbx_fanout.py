@@ -74,3 +74,17 @@ def test_rerun_repeats_the_parameters_with_a_fresh_token_and_status_counts(
     assert bodies[-1]["python_params"] == bodies[1]["python_params"]
     assert len({b["idempotency_token"] for b in bodies}) == 3
     finished([r.run_id for r in again])
+
+
+def test_follow_and_bulk_logs(cli, dbx_job: lf.Job, tmp_path) -> None:
+    runs, _ = lf.trigger_runs(dbx_job.job_id, [["one"], ["--fail", "two"]], target="databricks")
+    pieces: list[str] = []
+    logs = lf.follow_run_logs(runs[0].run_id, pieces.append, target="databricks", timeout=90)
+    assert logs.state is lf.RunState.SUCCEEDED and 'ARGV=["one"]' in "".join(pieces)
+    finished([r.run_id for r in runs])
+    out = tmp_path / "logs"
+    saved = cli("get-run-logs", "--job", dbx_job.job_id, "--state", "FAILED", "--to", str(out))
+    assert saved.stdout.strip() == str(out.resolve())
+    text = (out / f"{runs[1].run_id}.log").read_text()
+    assert 'ARGV=["--fail", "two"]' in text and "RuntimeError: task failed on purpose: two" in text
+    assert [p.name for p in out.iterdir()] == [f"{runs[1].run_id}.log"]
