@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lakeflow_host.choosing import (
+# Part of the API (lakeflow_host exports them from here), defined where targets are chosen.
+from lakeflow_host.choosing import (  # noqa: F401
     BUILDER_ENV,
     DEFAULT_BUILDER,
     FALLBACK_TARGET,
@@ -24,7 +25,7 @@ from lakeflow_host.choosing import (
     targets,
 )
 from lakeflow_host.errors import LakeflowError
-from lakeflow_host.inputs import _arg_list, _positive, read_env_vars
+from lakeflow_host.inputs import _arg_list, _positive, read_env_vars  # noqa: F401
 from lakeflow_host.plugins import distribution_of, get_host
 from lakeflow_host.types import (
     Artifact,
@@ -37,44 +38,9 @@ from lakeflow_host.types import (
     RunState,
     TriggerFailure,
 )
-from lakeflow_host.workflow import _build, _job_spec, _trigger_many, launch, rerun, wait
 
-__all__ = [
-    "BUILDER_ENV",
-    "DEFAULT_BUILDER",
-    "FALLBACK_TARGET",
-    "TARGET_ENV",
-    "build_wheel",
-    "builder_options",
-    "builders",
-    "cancel_run",
-    "create_job",
-    "declared_by_target",
-    "delete_job",
-    "get_job",
-    "get_run",
-    "get_run_logs",
-    "follow_run_logs",
-    "launch",
-    "list_job_runs",
-    "list_jobs",
-    "list_plugins",
-    "load_artifact",
-    "project",
-    "read_env_vars",
-    "rerun",
-    "resolve_builder",
-    "save_run_logs",
-    "resolve_target",
-    "status",
-    "target_options",
-    "targets",
-    "trigger_run",
-    "trigger_runs",
-    "upload_wheel",
-    "wait",
-]
-
+# Part of the API too, defined with the other multi-step operations.
+from lakeflow_host.workflow import _build, _job_spec, _trigger_many, launch, rerun, wait  # noqa: F401
 
 # -- the workflow -------------------------------------------------------------------------------
 

@@ -8,17 +8,14 @@ path later still carries every file.
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from pathlib import Path
 
 from lakeflow_host.errors import LakeflowError
+from lakeflow_host.tools import parse_wheel_name
 from lakeflow_host.types import Artifact
 
 MANIFEST_SUFFIX = ".lakeflow.json"
-
-# PEP 427: {distribution}-{version}(-{build tag})?-{python tag}-{abi tag}-{platform tag}.whl
-_WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
 
 def manifest_path(main: Path) -> Path:
@@ -77,8 +74,7 @@ def _kind_of(path: Path) -> str:
     if path.suffix == ".whl":
         if not zipfile.is_zipfile(path):
             raise LakeflowError(f"{path} is not a valid wheel (not a zip file); rebuild it with `lakeflow build-wheel`")
-        if not _WHEEL_NAME.match(path.name):
-            raise LakeflowError(f"{path.name} is not a wheel file name (NAME-VERSION-PY-ABI-PLATFORM.whl); rebuild it")
+        parse_wheel_name(path.name)  # a name that is not a wheel's is an error naming the fix
         return "wheel"
     if path.suffix == ".pex":
         return "pex"
@@ -89,7 +85,5 @@ def _kind_of(path: Path) -> str:
 
 def _name_version(path: Path, kind: str) -> tuple[str, str]:
     if kind == "wheel":
-        match = _WHEEL_NAME.match(path.name)
-        assert match  # checked by _kind_of
-        return match["name"], match["version"]
+        return parse_wheel_name(path.name)
     return path.stem, ""

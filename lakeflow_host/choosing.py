@@ -59,8 +59,8 @@ def resolve_target(
     target: str | None = None, options: Options | None = None, config: ProjectConfig | None = None
 ) -> str:
     """The target to use: the argument, else ``$LAKEFLOW_TARGET``, else the project's
-    ``[tool.lakeflow] target``, else the one target that says it is configured (Databricks when
-    a workspace is), else ``local``; checked."""
+    ``[tool.lakeflow] target``, else the one target that says it is configured (e.g. a
+    workspace), else ``local``; checked."""
     host = get_host()
     name = target or os.environ.get(TARGET_ENV) or (config or project()).target
     if name:

@@ -9,7 +9,6 @@ time of the folder holding the distribution's metadata, so the scan's result is 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -48,7 +47,9 @@ class EntryPoint:
 
 def _cache_file() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    digest = hashlib.sha256(json.dumps([sys.prefix, sys.path]).encode()).hexdigest()[:16]
+    import zlib  # hashlib costs 2 ms of every command's start-up; a name needs no strength
+
+    digest = f"{zlib.crc32(json.dumps([sys.prefix, sys.path]).encode()):08x}"
     return Path(base) / "lakeflow" / f"entry-points-{digest}.json"
 
 

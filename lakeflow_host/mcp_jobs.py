@@ -15,7 +15,6 @@ from lakeflow_host.cli_jobs import status_text
 from lakeflow_host.mcp_shapes import (
     JobId,
     RunId,
-    Target,
     failures_text,
     in_thread,
     job_text,
@@ -23,12 +22,14 @@ from lakeflow_host.mcp_shapes import (
     options_parameter,
     plain_options,
     started_table,
+    target_parameter,
     tool_result,
 )
 from lakeflow_host.mcp_tools import _redact
 from lakeflow_host.types import Job, JobStatus, Run, TriggerFailure
 
 Options = options_parameter()
+Target = target_parameter()
 
 
 def _secrets_of_job(job: Job) -> list[tuple[str, str]]:

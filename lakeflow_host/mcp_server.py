@@ -33,7 +33,7 @@ lakeflow turns a Python project (a folder with pyproject.toml whose [project.scr
   get_run, and read output with get_run_logs; status sums a job up (counts, failed runs with their
   error line). cancel_run stops a run; rerun starts runs again (failed_of=JOB_ID: the failed ones).
 - launch reuses the project's job (same name on the same target): it updates it to the new wheel.
-- Every tool takes an optional target (where jobs run, e.g. local or databricks) and, where it
+- Every tool takes an optional target (where jobs run; list_plugins names them) and, where it
   builds, builder; omit them for the user's defaults, and keep one target per job. list_plugins
   names the choices.
 - Secrets: pass environment variable NAMES in env_vars; values come from the server's environment.

@@ -38,14 +38,21 @@ TABLE_ROWS = 20
 
 # -- parameters shared by many tools ------------------------------------------------------------
 
-Target = Annotated[
-    str | None,
-    Field(
-        description="Where jobs run, as the CLI's --target: e.g. 'local' or 'databricks'. Omit it for the "
-        "default: $LAKEFLOW_TARGET, else databricks when a workspace is configured, else local. "
-        "Use the same target for every call about one job."
-    ),
-]
+
+def target_parameter() -> Any:
+    """The ``target`` parameter, naming the installed targets."""
+    from lakeflow_host import api
+
+    return Annotated[
+        str | None,
+        Field(
+            description=f"Where jobs run, as the CLI's --target: one of {', '.join(api.targets())}. Omit it for "
+            "the default: $LAKEFLOW_TARGET, else the one target that is configured (e.g. a workspace), else "
+            "local. Use the same target for every call about one job."
+        ),
+    ]
+
+
 Builder = Annotated[
     str | None,
     Field(

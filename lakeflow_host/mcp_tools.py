@@ -37,7 +37,6 @@ from lakeflow_host.mcp_shapes import (
     RunId,
     RunList,
     StateName,
-    Target,
     TriggerResult,
     failures_text,
     in_thread,
@@ -47,6 +46,7 @@ from lakeflow_host.mcp_shapes import (
     plain_options,
     run_text,
     started_table,
+    target_parameter,
     tool_result,
 )
 from lakeflow_host.types import (
@@ -61,6 +61,7 @@ from lakeflow_host.types import (
 
 #: Built from the installed plugins' declarations when the server starts.
 Options = options_parameter()
+Target = target_parameter()
 
 # -- the tools ----------------------------------------------------------------------------------
 

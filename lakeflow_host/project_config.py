@@ -8,13 +8,13 @@ read the nearest ``pyproject.toml`` from the current directory up.
 .. code-block:: toml
 
     [tool.lakeflow]
-    target = "databricks"
+    target = "local"
     job-name = "nightly-scoring"
     max-workers = 4
     env-vars = ["API_TOKEN"]
 
-    [tool.lakeflow.options.databricks]
-    node_type = "m5d.xlarge"
+    [tool.lakeflow.options.uv]
+    rebuild = true
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _parse(table: Any, path: Path) -> ProjectConfig:
     options = table.get("options", {})
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise LakeflowError(
-            f"options in {where} must hold one table per target or builder, e.g. [tool.lakeflow.options.databricks]"
+            f"options in {where} must hold one table per target or builder, e.g. [tool.lakeflow.options.local]"
         )
     return ProjectConfig(
         path,

@@ -22,7 +22,7 @@ def follow(
     timeout: float | None = None,
 ) -> RunLogs:
     """Pass each new piece of the run's output to ``on_text`` until the run ends; return the
-    final logs. A target that serves output only at the end (Databricks) delivers it then."""
+    final logs. A target that serves output only once the run ends delivers it then."""
     host = get_host()
     interval = host.target(target).poll_interval if poll_interval is None else poll_interval
     deadline = None if timeout is None else time.monotonic() + timeout

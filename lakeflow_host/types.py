@@ -25,7 +25,7 @@ class RunState(str, enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
-    #: The target refused to start the run (e.g. Databricks' concurrency limit with the queue off).
+    #: The target refused to start the run (e.g. a concurrency limit with its queue off).
     SKIPPED = "SKIPPED"
 
     @property
@@ -90,7 +90,7 @@ class JobSpec:
     :ivar max_workers: the size a run's cluster may autoscale to (on the local target, the cap on
         concurrent runs unless ``max_concurrent_runs`` is given).
     :ivar max_concurrent_runs: how many runs of the job may run at once; ``None`` lets the target
-        choose (local: ``max_workers``; Databricks: a high default).
+        choose.
     :ivar env: environment variables every run sees, as a read-only mapping. The values are
         secrets: a target stores them where job readers cannot see them and never returns them.
     """

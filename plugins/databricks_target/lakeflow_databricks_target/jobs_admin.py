@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import convert, jobspec, upload
+from lakeflow_databricks_target import convert, jobspec, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_host import Job, JobSpec, LakeflowError
 
-_SECRET_REF = re.compile(r"^\{\{secrets/([^/}]+)/([^}]+)\}\}$")
 
-
-def secret_refs(job: Any) -> set[tuple[str, str]]:
-    """The ``(scope, key)`` pairs the job's clusters read its env values from."""
-    found = set()
-    for task in job.settings.tasks or []:
-        cluster = task.new_cluster
-        for value in (cluster.spark_env_vars or {}).values() if cluster else ():
-            match = _SECRET_REF.match(value or "")
-            if match:
-                found.add((match.group(1), match.group(2)))
-    return found
+def stored_secrets(job: Any) -> secrets.Stored | None:
+    """The scope and keys holding the job's env values, as its shim parameter names them."""
+    for param in convert.shim_params(job):
+        found = secrets.parse_param(param)
+        if found is not None:
+            return found
+    return None
 
 
 def _lakeflow_job(client: Any, number: int) -> Any:
@@ -40,18 +34,23 @@ def _has_active_runs(client: Any, number: int) -> bool:
         return next(iter(client.jobs.list_runs(job_id=number, active_only=True, limit=1)), None) is not None
 
 
-def _delete_secrets(client: Any, refs: set[tuple[str, str]]) -> None:
+def _delete(client: Any, stored: secrets.Stored | None, keep: set[str] = frozenset()) -> None:
     from databricks.sdk.errors import NotFound
 
-    for scope, key in sorted(refs):
-        with api_errors(f"delete secret {key} from scope {scope}"):
+    if stored is None:
+        return
+    for key in sorted(set(stored.keys.values()) - keep):
+        with api_errors(f"delete secret {key} from scope {stored.scope}"):
             try:
-                client.secrets.delete_secret(scope, key)
+                client.secrets.delete_secret(stored.scope, key)
             except NotFound:
                 pass  # already gone: what we wanted
 
 
-def update_job(client: Any, number: int, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+def update_job(client: Any, number: int, spec: JobSpec, user: str, options: Mapping[str, Any]) -> Any:
+    """jobs/reset with new settings and newly stored secrets; returns the job as Databricks now
+    has it. "Changes to other fields [than timeout_seconds] are applied to future runs only"
+    (databricks-sdk 0.162 `JobsAPI.reset`): runs already started keep their wheel."""
     from databricks.sdk.service.jobs import JobSettings
 
     old = _lakeflow_job(client, number)
@@ -61,20 +60,29 @@ def update_job(client: Any, number: int, spec: JobSpec, options: Mapping[str, An
         raise LakeflowError(
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
-    user = upload.home(client).removeprefix("/Users/")
-    jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)  # checked before secrets
-    refs = jobspec.store_env(client, spec, options)
-    settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
-    with api_errors(f"update job {number}"):
-        # reset replaces every setting; runs already started keep the settings they started with.
-        client.jobs.reset(number, new_settings=JobSettings.from_dict(settings))
-        job = client.jobs.get(number)
-    # A queued run resolves its secrets when its cluster starts: keep the old values until no
-    # run of the job is active (they are then left behind; delete-job removes the current ones).
-    stale = secret_refs(old) - secret_refs(job)
-    if stale and not _has_active_runs(client, number):
-        _delete_secrets(client, stale)
-    return convert.to_job(job, client.config.host)
+    host = client.config.host
+    runtime = upload.check_runtime(upload.wheel_infos(client, spec.artifact), options)
+    if runtime is not None:
+        key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
+        options = {**options, key: runtime}
+    jobspec.job_settings(spec, libraries, None, host, user, options)  # checked before any secret is stored
+    stored = secrets.store(client, spec.env, user, options)
+    try:
+        settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, host, user, options)
+        # The tags of create (its create token) are settings too: keep them, reset replaces all.
+        settings["tags"] = {**(old.settings.tags or {}), **settings.get("tags", {})}
+        with api_errors(f"update job {number}"):
+            client.jobs.reset(number, new_settings=JobSettings.from_dict(settings))
+            job = client.jobs.get(number)
+    except BaseException:
+        secrets.discard(client, stored)
+        raise
+    # A queued run reads its values when it starts, with the keys of its own parameters: the old
+    # keys go only when no run of the job is active (else they stay; delete-job removes the job's
+    # current ones).
+    if not _has_active_runs(client, number):
+        _delete(client, stored_secrets(old), keep=set(stored.keys.values()) if stored else set())
+    return job
 
 
 def delete_job(client: Any, number: int, cancel_runs: bool) -> Job:
@@ -86,5 +94,5 @@ def delete_job(client: Any, number: int, cancel_runs: bool) -> Job:
             client.jobs.cancel_all_runs(job_id=number)
     with api_errors(f"delete job {number}"):
         client.jobs.delete(number)
-    _delete_secrets(client, secret_refs(old))
+    _delete(client, stored_secrets(old))
     return convert.to_job(old, client.config.host)
