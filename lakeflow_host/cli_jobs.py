@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from lakeflow_host import api, render
-from lakeflow_host.cli_options import command_class, common, notice
+from lakeflow_host.cli_options import command_class, common, notice, quiet_option
 from lakeflow_host.cli_parsing import read_runs_file
 from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report
 from lakeflow_host.types import JobStatus, Run, TriggerFailure
@@ -139,4 +140,18 @@ def status_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool)
     _emit(status, as_json, status_text(status))
 
 
-COMMANDS = (get_job_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)
+@click.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", help="The project's name [default: the folder's name].")
+@quiet_option()
+def init_cmd(directory: str, name: str | None) -> None:
+    """Create a ready project in DIRECTORY: pyproject.toml with a lakeflow-task entry point and
+    [tool.lakeflow] defaults, src/, and args.txt. Never overwrites a file."""
+    from lakeflow_host.init_project import init
+
+    init(directory, name)
+    notice(f"created a project; next: lakeflow launch {directory} --runs-from {Path(directory) / 'args.txt'} --wait")
+    click.echo(str(Path(directory).resolve()))
+
+
+COMMANDS = (init_cmd, get_job_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)

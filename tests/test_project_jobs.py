@@ -157,3 +157,27 @@ def test_delete_job_keeps_an_artifact_another_job_uses(home, lakeflow, task_job)
     assert artifact.is_file()
     lakeflow("delete-job", second)
     assert not artifact.exists()
+
+
+@pytest.mark.slow
+def test_init_then_launch_in_a_fresh_folder(home, lakeflow, tmp_path, monkeypatch):
+    folder = tmp_path / "fresh"
+    made = lakeflow("init", str(folder), "--name", "my-fan-out")
+    assert made.stdout.strip() == str(folder.resolve()) and "lakeflow launch" in made.stderr
+    assert (folder / "src" / "my_fan_out" / "task.py").is_file()
+    out = lakeflow("launch", str(folder), "--runs-from", str(folder / "args.txt"), "--wait", "--timeout", "120")
+    job_id, *run_ids = out.stdout.split()
+    assert len(run_ids) == 3 and "3 runs: 3 succeeded" in out.stderr
+    assert lf.get_job(job_id, target="local").name == "my-fan-out"
+    assert "got ['--shard', '3', '--verbose']" in lakeflow("get-run-logs", run_ids[2]).stdout
+    again = lakeflow("init", str(folder), check=False)
+    assert again.returncode == 1 and "pyproject.toml already exists" in again.stderr
+    # From inside the project, `launch .` needs nothing else.
+    monkeypatch.chdir(folder)
+    assert lakeflow("launch", ".", "--wait").stdout.split()[0] == job_id
+
+
+def test_init_refuses_a_bad_name_and_writes_nothing(lakeflow, tmp_path):
+    out = lakeflow("init", str(tmp_path / "x"), "--name", "bad name!", check=False)
+    assert out.returncode == 1 and "not a valid project name" in out.stderr
+    assert not (tmp_path / "x").exists()
