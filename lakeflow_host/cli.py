@@ -287,8 +287,8 @@ def wait_cmd(
     "[default: [tool.lakeflow] job-name, else the package name].",
 )
 @job_options(
-    env_var_metavar="NAME",
-    env_var_help="An environment variable whose local value every run sees (repeatable; kept secret) "
+    env_var_metavar="NAME...",
+    env_var_help="Environment variables whose local values every run sees (kept secret) "
     "[default: [tool.lakeflow] env-vars].",
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")

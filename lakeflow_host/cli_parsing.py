@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
 from lakeflow_host.errors import LakeflowError
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class EnvVarCommand(click.Command):
@@ -59,6 +63,10 @@ class LaunchCommand(click.Command):
             ours.append(rest.pop(0))
             if takes_value[name] and "=" not in token and rest:
                 ours.append(rest.pop(0))
+            if name == "--env-var":
+                # `--env-var A B` names several, as in create-job; a folder is the project.
+                while rest and _ENV_NAME.match(rest[0]) and not Path(rest[0]).is_dir():
+                    ours += ["--env-var", rest.pop(0)]
         if project is None:
             return super().parse_args(ctx, args)
         return super().parse_args(ctx, [*ours, project, *rest])

@@ -181,3 +181,23 @@ def test_init_refuses_a_bad_name_and_writes_nothing(lakeflow, tmp_path):
     out = lakeflow("init", str(tmp_path / "x"), "--name", "bad name!", check=False)
     assert out.returncode == 1 and "not a valid project name" in out.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_env_var_takes_several_names_in_launch_as_in_create_job(home, lakeflow, tmp_path):
+    project = _project(tmp_path, "")
+    env = {"MY_SECRET_KEY": "a-value", "MY_OTHER_SECRET_KEY": "b-value"}
+    out = lakeflow(
+        "launch",
+        "--wait",
+        "--env-var",
+        "MY_SECRET_KEY",
+        "MY_OTHER_SECRET_KEY",
+        str(project),
+        "secret",
+        "MY_OTHER_SECRET_KEY",
+        "--wait",
+        env=env,
+    )
+    job_id, run_id = out.stdout.split()
+    assert lf.get_job(job_id, target="local").env_var_names == ("MY_OTHER_SECRET_KEY", "MY_SECRET_KEY")
+    assert "SECRET MY_OTHER_SECRET_KEY len=7" in lakeflow("get-run-logs", run_id).stdout

@@ -8,6 +8,7 @@ databricks-sdk is imported lazily, inside the hooks, so other targets never load
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -103,6 +104,13 @@ _jobs_lock = threading.Lock()
 def _remember_lakeflow_job(client, job) -> None:
     with _jobs_lock:
         _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
+        _remembered_at[(id(client), job.job_id)] = time.monotonic()
+
+
+#: Another process's launch may update a job (new secret keys in its parameters): a long-lived
+#: process (the MCP server) reads the job again when what it remembers is older than this.
+_REMEMBER_S = 60.0
+_remembered_at: dict[tuple[int, int], float] = {}
 
 
 def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
@@ -111,8 +119,9 @@ def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
     fan-out's threads wait for the first check); a job created in this process is known.
     Returns the job's shim parameters."""
     with _jobs_lock:
-        if (id(client), job_id) in _lakeflow_jobs:
-            return _lakeflow_jobs[(id(client), job_id)]
+        key = (id(client), job_id)
+        if key in _lakeflow_jobs and time.monotonic() - _remembered_at.get(key, 0.0) < _REMEMBER_S:
+            return _lakeflow_jobs[key]
         with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
@@ -120,7 +129,8 @@ def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
                 f"job {job_id} was not created by lakeflow (no created_by=lakeflow tag); create one with "
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
-        lead = _lakeflow_jobs[(id(client), job_id)] = convert.shim_params(job)
+        lead = _lakeflow_jobs[key] = convert.shim_params(job)
+        _remembered_at[key] = time.monotonic()
         return lead
 
 
