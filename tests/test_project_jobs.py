@@ -195,7 +195,6 @@ def test_env_var_takes_several_names_in_launch_as_in_create_job(home, lakeflow, 
         str(project),
         "secret",
         "MY_OTHER_SECRET_KEY",
-        "--wait",
         env=env,
     )
     job_id, run_id = out.stdout.split()
