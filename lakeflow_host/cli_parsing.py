@@ -63,8 +63,9 @@ class LaunchCommand(click.Command):
             ours.append(rest.pop(0))
             if takes_value[name] and "=" not in token and rest:
                 ours.append(rest.pop(0))
-            if name == "--env-var":
-                # `--env-var A B` names several, as in create-job; a folder is the project.
+            if name == "--env-var" and project is None:
+                # `--env-var A B PROJECT` names several, as in create-job; a folder is the project.
+                # After PROJECT, the next word may be the task's first argument: one name only.
                 while rest and _ENV_NAME.match(rest[0]) and not Path(rest[0]).is_dir():
                     ours += ["--env-var", rest.pop(0)]
         if project is None:

@@ -80,8 +80,9 @@ def load(path: Path) -> ProjectConfig:
         return cached[1]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LakeflowError(f"cannot read {path}: {exc}; fix the file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # No defaults from a file that does not parse; the builder says what is wrong with it.
+        return ProjectConfig(path)
     table = data.get("tool", {}).get("lakeflow", {})
     config = _parse(table, path) if table else ProjectConfig(path)
     _cache[path] = (mtime, config)
