@@ -87,7 +87,7 @@ def test_bad_options(
     message = one_line_error(
         cli("create-job", "j", "dbx-task", remote, "-o", "queue=maybe", "--env-var", "SOME_SECRET", check=False)
     )
-    assert "yes/no" in message
+    assert "option 'queue' of target databricks takes true or false" in message
     # Refused before anything was stored or created.
     assert not [r for r in dbx.recorded() if "/secrets/" in r.path or r.path.endswith("/jobs/create")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from lakeflow_databricks_target.convert import TAG_CREATED_BY, TAG_MAX_WORKERS, TAG_PACKAGE
 from lakeflow_databricks_target.shim import RUN_ID_PARAM, SHIM_DIST, SHIM_ENTRY_POINT
@@ -18,23 +19,12 @@ DEFAULT_MAX_CONCURRENT_RUNS = 1000
 #: the oldest one in use; 5 (2026-02-25) is newer, but 4 is current and supported longer than 3.
 #: compat.py falls back to 3 or 2 for wheels that need another Python.
 DEFAULT_ENVIRONMENT_VERSION = "4"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A declared bool option: the host has already converted it."""
     value = options.get(key)
-    if isinstance(value, bool):  # declared options arrive converted
-        return value
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):  # typed options (declared in options.py) arrive as bools
-        return value
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise LakeflowError(f"-o {key}={value} is not a yes/no value; use -o {key}=true or -o {key}=false")
+    return default if value is None else bool(value)
 
 
 def default_node_type(host: str) -> str:

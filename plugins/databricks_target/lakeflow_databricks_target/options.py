@@ -44,7 +44,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="run_as",
         help="user name or service principal application id the job runs as (gets READ on the secret scope)",
-        stages=("job",),
+        stages=("upload", "job"),
     ),
     Option(
         name="secret_scope",
