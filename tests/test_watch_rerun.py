@@ -107,3 +107,38 @@ def test_get_job_and_quiet(lakeflow, task_job):
     assert lakeflow("get-job", job_id, "-q").stderr == ""
     missing = lakeflow("-q", "get-job", "999", check=False)
     assert missing.returncode == 1 and "unknown job id 999" in missing.stderr  # errors still print
+
+
+def test_on_a_terminal_wait_redraws_one_live_line_per_job(home, lakeflow, task_job):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    first, second = task_job(), task_job()
+    runs = [lakeflow("trigger-run", job, "sleep", "1").stdout.strip() for job in (first, first, second)]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lakeflow_host", "wait", *runs, "--timeout", "120"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    text = screen.decode()
+    assert proc.returncode == 0 and out == "3 runs: 3 succeeded\n"
+    assert f"job {first}: [" in text and f"job {second}: [" in text and "elapsed" in text
+    assert "\x1b[2A" in text  # the two lines are redrawn in place, not appended
+    assert f"job {first}: [####################] 2/2 finished: 2 succeeded" in text
