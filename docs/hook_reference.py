@@ -30,6 +30,7 @@ ORDER = (
     "get_run",
     "get_run_logs",
     "cancel_run",
+    "prune",
 )
 
 EXAMPLES = {
@@ -166,6 +167,17 @@ def cancel_run(run_id: str) -> Run:
         api.cancel(run_id)
         run = get_run(run_id)
     return run
+""",
+    "prune": """\
+@hookimpl
+def prune(older_than_days: float) -> PruneReport:
+    cutoff = time.time() - older_than_days * 86400
+    runs = api.delete_runs(ended_before=cutoff)
+    in_use = {job.artifact for job in list_jobs()}
+    gone = [u for u in api.uploads(created_before=cutoff) if u.url not in in_use]
+    for upload in gone:
+        api.delete_upload(upload.url)
+    return PruneReport("myservice", len(runs), tuple(u.url for u in gone), sum(u.size for u in gone))
 """,
 }
 

@@ -32,6 +32,7 @@ from lakeflow_host.types import (
     Job,
     JobStatus,
     PluginInfo,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -237,6 +238,15 @@ def save_run_logs(
     wanted = _states(state)
     name = resolve_target(target, options)
     return run_logs.save(name, str(job_id), Path(directory).expanduser(), wanted, target_options(name, options))
+
+
+def prune(older_than_days: float = 30, *, target: str | None = None, options: Options | None = None) -> PruneReport:
+    """Remove run records and logs older than ``older_than_days`` and uploads that old which no
+    job uses (local: also their venvs); returns what was freed."""
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, (int, float)) or not older_than_days >= 0:
+        raise LakeflowError("--older-than must be a number of days from 0, e.g. --older-than 30")
+    name = resolve_target(target, options)
+    return get_host().prune(name, float(older_than_days), target_options(name, options))
 
 
 def cancel_run(run_id: str, *, target: str | None = None, options: Options | None = None) -> Run:

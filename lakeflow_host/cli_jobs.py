@@ -140,6 +140,33 @@ def status_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool)
     _emit(status, as_json, status_text(status))
 
 
+@click.command("prune", cls=command_class("any"))
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="DAYS",
+    help="Remove runs that ended, and unused uploads made, more than DAYS ago.",
+)
+@common()
+def prune_cmd(older_than: float, target: str, options: dict[str, str], as_json: bool) -> None:
+    """Remove old run records and logs, and uploads no job uses (local: also their venvs; Databricks:
+    upload folders); print what was freed."""
+    report = api.prune(older_than, target=target, options=options)
+    text = f"removed {report.runs} runs and {len(report.removed)} uploads, freed {_size(report.bytes_freed)}"
+    _emit(report, as_json, "\n".join([*report.removed, text]))
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} bytes"
+
+
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", help="The project's name [default: the folder's name].")
@@ -154,4 +181,4 @@ def init_cmd(directory: str, name: str | None) -> None:
     click.echo(str(Path(directory).resolve()))
 
 
-COMMANDS = (init_cmd, get_job_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)
+COMMANDS = (init_cmd, prune_cmd, get_job_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         BuilderInfo,
         Job,
         JobSpec,
+        PruneReport,
         RemoteArtifact,
         Run,
         RunLogs,
@@ -270,4 +271,20 @@ def delete_job(target: str, job_id: str, cancel_runs: bool, options: Mapping[str
         are active, raise :class:`~lakeflow_host.LakeflowError` naming ``--cancel-runs``.
     :param options: your declared options.
     :return: the job as it was before deletion.
+    """
+
+
+@hookspec(firstresult=True)
+def prune(target: str, older_than_days: float, options: Mapping[str, Any]) -> PruneReport | None:
+    """Free what the target keeps for lakeflow and no longer needs.
+
+    Called by ``lakeflow prune``. Remove the records and logs of runs that ended more than
+    ``older_than_days`` ago (where the target keeps them), and uploaded artifacts (with their
+    environments) older than that which no job uses. Never touch a job, an active run, or what
+    an active run may still install.
+
+    :param target: the chosen target, one of yours.
+    :param older_than_days: the age, in days, from which a run or an unused upload is removed.
+    :param options: your declared options.
+    :return: a :class:`~lakeflow_host.PruneReport` of what was removed and how many bytes that freed.
     """

@@ -18,7 +18,7 @@ from lakeflow_host.errors import LakeflowError, UnknownNameError, UnsupportedOpe
 from lakeflow_host.types import BuilderInfo, TargetInfo
 
 if TYPE_CHECKING:
-    from lakeflow_host.types import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs
+    from lakeflow_host.types import Artifact, Job, JobSpec, PruneReport, RemoteArtifact, Run, RunLogs
 
 Options = Mapping[str, Any]
 
@@ -120,6 +120,9 @@ class PluginHost:
         return self._target_call(
             self.pm.hook.delete_job, target, job_id=job_id, cancel_runs=cancel_runs, options=options
         )
+
+    def prune(self, target: str, older_than_days: float, options: Options) -> PruneReport:
+        return self._target_call(self.pm.hook.prune, target, older_than_days=older_than_days, options=options)
 
     def get_job(self, target: str, job_id: str, options: Options) -> Job:
         return self._target_call(self.pm.hook.get_job, target, job_id=job_id, options=options)

@@ -270,6 +270,21 @@ class Launch:
 
 
 @dataclasses.dataclass(frozen=True)
+class PruneReport:
+    """What ``prune`` removed.
+
+    :ivar runs: how many run records (with their logs) were removed.
+    :ivar removed: each other thing removed, as the target names it (a folder, an upload).
+    :ivar bytes_freed: the bytes those took, as far as the target can tell.
+    """
+
+    target: str
+    runs: int = 0
+    removed: tuple[str, ...] = ()
+    bytes_freed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class FailedRun:
     """A run that did not succeed, with the last line of its error."""
 

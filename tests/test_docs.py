@@ -194,6 +194,7 @@ HOOK_CALLERS: dict[str, tuple[set[str], set[str]]] = {
     "get_run": ({"get_run", "wait", "rerun"}, {"get-run", "wait", "rerun"}),
     "get_run_logs": ({"get_run_logs", "status"}, {"get-run-logs", "status"}),
     "cancel_run": ({"cancel_run"}, {"cancel-run"}),
+    "prune": ({"prune"}, {"prune"}),
 }
 
 

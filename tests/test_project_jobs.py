@@ -200,3 +200,20 @@ def test_env_var_takes_several_names_in_launch_as_in_create_job(home, lakeflow, 
     job_id, run_id = out.stdout.split()
     assert lf.get_job(job_id, target="local").env_var_names == ("MY_OTHER_SECRET_KEY", "MY_SECRET_KEY")
     assert "SECRET MY_OTHER_SECRET_KEY len=7" in lakeflow("get-run-logs", run_id).stdout
+
+
+def test_prune_removes_old_runs_and_unused_uploads_only(home, lakeflow, task_wheel, task_job):
+    unused = Path(lakeflow("upload-wheel", str(task_wheel)).stdout.strip()).parent
+    kept = lakeflow("prune")  # default: 30 days; everything here is newer
+    assert "removed 0 runs and 0 uploads" in kept.stdout and unused.is_dir()
+    assert json.loads(lakeflow("prune", "--older-than", "0", "--json").stdout)["removed"] == [str(unused)]
+    assert not unused.exists()
+    job_id = task_job()
+    run_id = lakeflow("trigger-run", job_id, "x").stdout.strip()
+    lakeflow("wait", run_id)
+    artifact = Path(lf.get_job(job_id, target="local").artifact)
+    report = lf.prune(0, target="local")
+    assert report.runs == 1 and report.bytes_freed > 0 and report.removed == ()
+    assert artifact.is_file() and not (home / "runs" / run_id).exists()
+    assert lf.list_job_runs(job_id, target="local") == [] and lf.get_job(job_id, target="local")
+    assert lakeflow("prune", "--older-than", "-1", check=False).returncode == 2

@@ -90,3 +90,18 @@ def test_follow_and_bulk_logs(cli, dbx_job: lf.Job, tmp_path) -> None:
     text = (out / f"{runs[1].run_id}.log").read_text()
     assert 'ARGV=["--fail", "two"]' in text and "RuntimeError: task failed on purpose: two" in text
     assert [p.name for p in out.iterdir()] == [f"{runs[1].run_id}.log"]
+
+
+def test_prune_deletes_upload_folders_no_job_uses(
+    dbx_env: dict, dbx_project: lf.Artifact, dbx: DatabricksServer
+) -> None:
+    remote = lf.upload_wheel(dbx_project, target="databricks")
+    folder = remote.path.rsplit("/", 1)[0].removeprefix("/Workspace")
+    job = lf.create_job("kept", dbx_project.package, remote.path, target="databricks")
+    assert lf.prune(30, target="databricks").removed == ()
+    assert lf.prune(0, target="databricks").removed == ()  # the job installs it
+    lf.delete_job(job.job_id, target="databricks")
+    report = lf.prune(0, target="databricks")
+    assert report.removed == (folder,) and report.bytes_freed > 0
+    with pytest.raises(Exception, match="doesn't exist"):
+        dbx.workspace.list(folder)

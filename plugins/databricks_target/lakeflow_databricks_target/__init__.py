@@ -19,6 +19,7 @@ from lakeflow_host import (
     Job,
     JobSpec,
     LakeflowError,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -150,6 +151,12 @@ def delete_job(job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Jo
     with _jobs_lock:
         _lakeflow_jobs.pop((id(client), int(job.job_id)), None)
     return job
+
+
+@hookimpl
+def prune(older_than_days: float, options: Mapping[str, Any]) -> PruneReport:
+    removed, freed = jobs_admin.prune(_client.workspace_client(options), older_than_days)
+    return PruneReport(NAME, 0, tuple(removed), freed)
 
 
 @hookimpl

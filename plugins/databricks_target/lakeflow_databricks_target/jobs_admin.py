@@ -96,3 +96,47 @@ def delete_job(client: Any, number: int, cancel_runs: bool) -> Job:
         client.jobs.delete(number)
     _delete(client, stored_secrets(old))
     return convert.to_job(old, client.config.host)
+
+
+def prune(client: Any, older_than_days: float) -> tuple[list[str], int]:
+    """Delete the workspace upload folders (``~/lakeflow/wheels/<digest>``) that no lakeflow job
+    installs and whose files are older than that; returns the folders and their bytes.
+
+    Runs are left alone: Databricks keeps run history itself (and removes it after 60 days).
+    Uploads to a volume (``--volume``) are not pruned."""
+    import time
+
+    from databricks.sdk.errors import NotFound
+    from databricks.sdk.service.workspace import ObjectType
+
+    root = f"{upload.home(client)}/lakeflow/wheels"
+    with api_errors("list lakeflow jobs"):
+        jobs = [job for job in client.jobs.list(expand_tasks=True, limit=100) if convert.is_lakeflow_job(job)]
+    used = set()
+    for job in jobs:
+        for task in job.settings.tasks or []:
+            used |= {lib.whl for lib in task.libraries or [] if lib.whl}
+        for env in job.settings.environments or []:
+            used |= set((env.spec.dependencies or []) if env.spec else [])
+    used_folders = {path.rsplit("/", 1)[0].removeprefix("/Workspace") for path in used}
+    cutoff_ms = (time.time() - older_than_days * 86400) * 1000
+    removed: list[str] = []
+    freed = 0
+    with api_errors(f"list {root}"):
+        try:
+            folders = [o for o in client.workspace.list(root) if o.object_type == ObjectType.DIRECTORY]
+        except NotFound:
+            return [], 0
+    for folder in folders:
+        if folder.path in used_folders:
+            continue
+        with api_errors(f"list {folder.path}"):
+            files = list(client.workspace.list(folder.path))
+        # The newest file dates the upload: a fresh one may be waiting for its create-job.
+        if any((f.modified_at or 0) >= cutoff_ms for f in files) or (folder.modified_at or 0) >= cutoff_ms:
+            continue
+        with api_errors(f"delete {folder.path}"):
+            client.workspace.delete(folder.path, recursive=True)
+        removed.append(folder.path)
+        freed += sum(f.size or 0 for f in files)
+    return removed, freed

@@ -17,6 +17,7 @@ from lakeflow_host import (
     Artifact,
     Job,
     JobSpec,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -73,6 +74,13 @@ def update_job(job_id: str, spec: JobSpec) -> Job:
 @hookimpl
 def delete_job(job_id: str, cancel_runs: bool) -> Job:
     return jobs_admin.delete_job(store.home(), job_id, cancel_runs)
+
+
+@hookimpl
+def prune(older_than_days: float) -> PruneReport:
+    from lakeflow_local_target import pruning
+
+    return pruning.prune(store.home(), older_than_days)
 
 
 @hookimpl
