@@ -1,4 +1,4 @@
-"""The MCP tools for living with a fan-out: status, rerun, delete_job (like the CLI's commands)."""
+"""The MCP tools for living with a fan-out: status, rerun, delete_job, prune (like the CLI's commands)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from lakeflow_host.mcp_shapes import (
     tool_result,
 )
 from lakeflow_host.mcp_tools import _redact
-from lakeflow_host.types import Job, JobStatus, Run, TriggerFailure
+from lakeflow_host.types import Job, JobStatus, PruneReport, Run, TriggerFailure
 
 Options = options_parameter()
 Target = target_parameter()
@@ -105,3 +105,19 @@ async def delete_job(
         lambda: api.delete_job(str(job_id), cancel_runs=cancel_runs, target=target, options=plain_options(options))
     )
     return tool_result(job, "deleted " + job_text(job))
+
+
+@lakeflow_errors
+async def prune(
+    older_than_days: Annotated[
+        float, Field(ge=0, description="Remove runs that ended, and unused uploads made, more than this many days ago.")
+    ] = 30,
+    target: Target = None,
+    options: Options = None,
+) -> Annotated[CallToolResult, PruneReport]:
+    """Free space: remove old run records and logs, and uploaded wheels no job uses (the local target
+    also removes their venvs). Jobs and active runs are never touched."""
+    report = await in_thread(lambda: api.prune(older_than_days, target=target, options=plain_options(options)))
+    return tool_result(
+        report, f"removed {report.runs} runs and {len(report.removed)} uploads ({report.bytes_freed} bytes)"
+    )

@@ -67,6 +67,7 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
     (j.status, "Summarize a job's runs", _READ),
     (j.rerun, "Start runs again", _hints()),
     (j.delete_job, "Delete a job", _hints(destructive=True)),
+    (j.prune, "Remove old runs and unused uploads", _hints(destructive=True, idempotent=True)),
     (t.list_plugins, "List plugins, targets and builders", _hints(read_only=True, idempotent=True, open_world=False)),
 ]
 

@@ -46,6 +46,7 @@ TOOLS = {
     "status",
     "rerun",
     "delete_job",
+    "prune",
     "list_plugins",
 }
 
@@ -540,3 +541,5 @@ async def test_status_rerun_and_delete_job_tools_with_secrets_redacted(connect, 
             assert deleted["job_id"] == job_id
             gone = await agent.call("get_job", {"job_id": job_id}, error=True)
             assert f"unknown job id {job_id}" in gone.content[0].text
+            pruned = await agent.data("prune", {"older_than_days": 0})
+            assert pruned == {"target": "local", "runs": 0, "removed": [], "bytes_freed": 0}  # delete_job left nothing
