@@ -27,11 +27,6 @@ from typing import Any
 
 from lakeflow_host.errors import LakeflowError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 #: Every key ``[tool.lakeflow]`` accepts.
 KEYS = ("target", "builder", "job-name", "max-workers", "max-concurrent-runs", "env-vars", "options")
 
@@ -78,6 +73,11 @@ def load(path: Path) -> ProjectConfig:
     cached = _cache.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
