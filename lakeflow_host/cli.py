@@ -16,7 +16,7 @@ import click
 from lakeflow_host import api, cli_jobs, render
 from lakeflow_host.cli_options import command_class, common, debug_enabled, notice, quiet_option, set_debug
 from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
-from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report
+from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, working
 from lakeflow_host.errors import LakeflowError, WaitTimeoutError
 from lakeflow_host.types import Run, RunState, TriggerFailure
 
@@ -91,7 +91,8 @@ def build_wheel_cmd(
     project_dir: str, output_dir: str | None, builder: str | None, options: dict[str, str], as_json: bool
 ) -> None:
     """Build PROJECT_DIR into a wheel (and wheels of its path dependencies); print its path."""
-    artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
+    with working(f"building {project_dir}"):
+        artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
     if not artifact.built:
         notice(f"sources unchanged, reusing {artifact.path.name}")
     emit(artifact, as_json, str(artifact.path))
@@ -102,7 +103,8 @@ def build_wheel_cmd(
 @common()
 def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
-    remote = api.upload_wheel(wheel, target=target, options=options)
+    with working(f"uploading {wheel}"):
+        remote = api.upload_wheel(wheel, target=target, options=options)
     if remote.bytes_uploaded == 0:
         notice("already uploaded, nothing copied")
     emit(remote, as_json, remote.path)
@@ -128,16 +130,17 @@ def create_job_cmd(
     as_json: bool,
 ) -> None:
     """Create job NAME running PACKAGE's lakeflow-task entry point from REMOTE_PATH; print the job id."""
-    job = api.create_job(
-        name,
-        package,
-        remote_path,
-        max_workers=max_workers,
-        max_concurrent_runs=max_concurrent_runs,
-        env_vars=env_vars,
-        target=target,
-        options=options,
-    )
+    with working(f"creating job {name}"):
+        job = api.create_job(
+            name,
+            package,
+            remote_path,
+            max_workers=max_workers,
+            max_concurrent_runs=max_concurrent_runs,
+            env_vars=env_vars,
+            target=target,
+            options=options,
+        )
     emit(job, as_json, job.job_id)
 
 

@@ -11,6 +11,7 @@ usage error, 3 when ``--timeout`` ran out (the runs carry on).
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -74,3 +75,40 @@ def wait_and_report(
             f"see `lakeflow status {jobs[0]}`, `lakeflow get-run-logs RUN_ID` or `lakeflow rerun --failed {jobs[0]}`"
         )
         raise SystemExit(EXIT_FAILED)
+
+
+class working:  # noqa: N801 - used as a context manager, like a function
+    """On a terminal, ``lakeflow: MESSAGE 3s`` redrawn in place while slow work runs (shown
+    after ``delay`` seconds, so quick work prints nothing), then erased."""
+
+    def __init__(self, message: str, *, delay: float = 1.0, stream: Any = None) -> None:
+        self.message, self.delay = message, delay
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = threading.Event()
+        self.shown = False
+        self.thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        if self.done.wait(self.delay):
+            return
+        while not self.done.is_set():
+            elapsed = render.seconds(time.monotonic() - started)
+            self.stream.write(f"\r\033[Klakeflow: {self.message} {elapsed}")
+            self.stream.flush()
+            self.shown = True
+            self.done.wait(0.25)
+
+    def __enter__(self) -> working:
+        if self.stream.isatty() and not quiet():
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
+            if self.shown:
+                self.stream.write("\r\033[K")
+                self.stream.flush()

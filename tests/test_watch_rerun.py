@@ -142,3 +142,38 @@ def test_on_a_terminal_wait_redraws_one_live_line_per_job(home, lakeflow, task_j
     assert f"job {first}: [" in text and f"job {second}: [" in text and "elapsed" in text
     assert "\x1b[2A" in text  # the two lines are redrawn in place, not appended
     assert f"job {first}: [####################] 2/2 finished: 2 succeeded" in text
+
+
+class _Terminal:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_slow_work_shows_a_line_on_a_terminal_and_erases_it(monkeypatch):
+    from support import wait_until
+
+    from lakeflow_host.cli_watch import working
+
+    monkeypatch.delenv("LAKEFLOW_QUIET", raising=False)
+    terminal = _Terminal(tty=True)
+    with working("building proj", delay=0, stream=terminal):
+        wait_until(lambda: "building proj" in terminal.text, timeout=10, interval=0.01)
+    assert terminal.text.startswith("\r\x1b[Klakeflow: building proj ") and terminal.text.endswith("\r\x1b[K")
+    piped = _Terminal(tty=False)
+    with working("building proj", delay=0, stream=piped):
+        pass
+    assert piped.text == ""
+    monkeypatch.setenv("LAKEFLOW_QUIET", "1")
+    quiet = _Terminal(tty=True)
+    with working("building proj", delay=0, stream=quiet):
+        pass
+    assert quiet.text == ""
