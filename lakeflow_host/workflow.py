@@ -19,7 +19,7 @@ from lakeflow_host.choosing import (
     resolve_target,
     target_options,
 )
-from lakeflow_host.errors import LakeflowError, WaitTimeoutError
+from lakeflow_host.errors import LakeflowError, UnsupportedOperationError, WaitTimeoutError
 from lakeflow_host.inputs import _arg_list, _job_inputs, _names, _positive
 from lakeflow_host.plugins import get_host
 from lakeflow_host.types import Artifact, JobSpec, Launch, Run, TriggerFailure
@@ -195,10 +195,16 @@ def launch(
     job_name = name or config.job_name or artifact.package
     spec = _job_spec(job_name, artifact.package, remote.path, workers, concurrent, env_names)
     existing = next((job for job in host.list_jobs(target_name, target_opts) if job.name == job_name), None)
+    job = None
     if existing is not None:
-        job = host.update_job(target_name, existing.job_id, spec, target_opts)
-        step(f"updated job {job.job_id} ({job_name}) to the new artifact")
-    else:
+        try:
+            job = host.update_job(target_name, existing.job_id, spec, target_opts)
+            step(f"updated job {job.job_id} ({job_name}) to the new artifact")
+        except UnsupportedOperationError:
+            # A target without update_job still launches, as before one job per project.
+            step(f"target {target_name} cannot update job {existing.job_id}; creating a new one")
+            existing = None
+    if job is None:
         job = host.create_job(target_name, spec, target_opts)
         step(f"created job {job.job_id} ({job_name})")
     runs, failures = _trigger_many(target_name, job.job_id, lists, target_opts, concurrency, on_run)
