@@ -246,7 +246,8 @@ def update_job(target: str, job_id: str, spec: JobSpec, options: Mapping[str, An
     project). Runs started before the update keep the artifact they were started with; runs
     started after it use ``spec.artifact``. ``spec.env`` replaces the job's stored values:
     delete the old ones once no run needs them. Raise :class:`~lakeflow_host.LakeflowError`
-    when the job cannot be updated now (e.g. runs still queued that would pick up the change).
+    when the job cannot be updated now. A target that leaves this hook out gets a new job on
+    every ``launch``, as with ``create-job``.
 
     :param target: the chosen target, one of yours.
     :param job_id: the id :func:`create_job` returned; raise
