@@ -134,7 +134,9 @@ class RunExecution:
 
     def _libraries(self, task: dict) -> tuple[dict[str, bytes], list[str], str | None]:
         paths = [lib["whl"] for lib in task.get("libraries") or [] if "whl" in lib]
-        pip_lines: list[str] = []
+        # A pypi library is a requirement for the index, with an optional exact version
+        # (compute.py PythonPyPiLibrary.package); the cluster installs it with the wheels.
+        pip_lines = [lib["pypi"]["package"] for lib in task.get("libraries") or [] if "pypi" in lib]
         for dep in task.get("_dependencies") or []:
             (paths if dep.startswith(("/Workspace/", "/Volumes/")) else pip_lines).append(dep)
         wheels: dict[str, bytes] = {}

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import jobspec, secrets, upload
+from lakeflow_databricks_target import jobspec, pins, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_databricks_target.transport import ReplyLost
 from lakeflow_host import JobSpec, LakeflowError
@@ -29,11 +29,13 @@ def create(client: Any, spec: JobSpec, libraries: list[str], user: str, options:
     if runtime is not None:  # the default cannot install these wheels; the newest that can
         key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
         options = {**options, key: runtime}
+    pinned = pins.read(client, spec.artifact)
     # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
     jobspec.job_settings(spec, libraries, None, host, user, options)
     stored = secrets.store(client, spec.env, user, options)
     try:
         settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, host, user, options)
+        settings = pins.apply(settings, pinned)  # the locked versions, before the wheels
         return create_once(client, settings)
     except BaseException:
         secrets.discard(client, stored)

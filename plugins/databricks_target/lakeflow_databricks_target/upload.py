@@ -42,8 +42,8 @@ def home(client: Any) -> str:
 def upload(client: Any, artifact: Artifact, options: Mapping[str, str]) -> RemoteArtifact:
     if artifact.kind != "wheel":
         raise LakeflowError(f"the databricks target runs wheels, not {artifact.kind} files; build with --builder uv")
-    found = bundle(artifact.path, artifact.companions, artifact.package)
-    infos = [compat.inspect(name, data) for name, data in found.files if name != found.shim]
+    found = bundle(artifact.path, artifact.companions, artifact.package, artifact.requirements)
+    infos = [compat.inspect(name, data) for name, data in found.files if name != found.shim and name.endswith(".whl")]
     check_runtime(infos, options)  # before anything is uploaded
     manifest = json.dumps(
         {"wheels": [{"name": i.name, "requires_python": i.requires_python} for i in infos]}, sort_keys=True
@@ -139,20 +139,25 @@ def check_runtime(infos: list[compat.WheelInfo], options: Mapping[str, Any]) -> 
     return compat.choose(infos, options, serverless, default)
 
 
-def wheel_infos(client: Any, artifact: str) -> list[compat.WheelInfo]:
-    """What the upload's manifest says about its wheels; empty for uploads made without one."""
+def read_beside(client: Any, artifact: str, name: str) -> bytes | None:
+    """The bytes of file ``name`` uploaded with ``artifact``; None when there is none."""
     from databricks.sdk.errors import NotFound
 
-    directory = artifact.rpartition("/")[0]
-    path = f"{directory}/{MANIFEST}"
+    path = f"{artifact.rpartition('/')[0]}/{name}"
     with api_errors(f"read {path}"):
         try:
             if artifact.startswith("/Volumes/"):
-                raw = client.files.download(path).contents.read()
-            else:
-                raw = client.workspace.download(path[len("/Workspace") :]).read()
+                return client.files.download(path).contents.read()
+            return client.workspace.download(path[len("/Workspace") :]).read()
         except NotFound:
-            return []
+            return None
+
+
+def wheel_infos(client: Any, artifact: str) -> list[compat.WheelInfo]:
+    """What the upload's manifest says about its wheels; empty for uploads made without one."""
+    raw = read_beside(client, artifact, MANIFEST)
+    if raw is None:
+        return []
     try:
         wheels = json.loads(raw)["wheels"]
         return [compat.WheelInfo(w["name"], w.get("requires_python")) for w in wheels]
