@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import convert, jobspec, secrets, upload
+from lakeflow_databricks_target import convert, jobspec, pins, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_host import Job, JobSpec, LakeflowError
 
@@ -65,10 +65,13 @@ def update_job(client: Any, number: int, spec: JobSpec, user: str, options: Mapp
     if runtime is not None:
         key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
         options = {**options, key: runtime}
-    jobspec.job_settings(spec, libraries, None, host, user, options)  # checked before any secret is stored
+    pinned = pins.read(client, spec.artifact)
+    # As create.create does: everything local is checked before any secret is stored.
+    jobspec.job_settings(spec, libraries, None, host, user, options)
     stored = secrets.store(client, spec.env, user, options)
     try:
         settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, host, user, options)
+        settings = pins.apply(settings, pinned)  # the locked versions, before the wheels
         # The tags of create (its create token) are settings too: keep them, reset replaces all.
         settings["tags"] = {**(old.settings.tags or {}), **settings.get("tags", {})}
         with api_errors(f"update job {number}"):
