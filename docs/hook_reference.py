@@ -126,8 +126,8 @@ def get_job(job_id: str) -> Job:
 """,
     "list_jobs": """\
 @hookimpl
-def list_jobs() -> list[Job]:
-    return [to_job(record) for record in api.jobs(tag="lakeflow", newest_first=True)]
+def list_jobs(name: str | None) -> list[Job]:
+    return [to_job(record) for record in api.jobs(tag="lakeflow", name=name, newest_first=True)]
 """,
     "trigger_run": """\
 @hookimpl

@@ -119,10 +119,10 @@ def get_job(job_id: str, *, target: str | None = None, options: Options | None =
     return get_host().get_job(name, str(job_id), target_options(name, options))
 
 
-def list_jobs(*, target: str | None = None, options: Options | None = None) -> list[Job]:
-    """The jobs lakeflow created on the target, newest first."""
-    name = resolve_target(target, options)
-    return get_host().list_jobs(name, target_options(name, options))
+def list_jobs(*, name: str | None = None, target: str | None = None, options: Options | None = None) -> list[Job]:
+    """The jobs lakeflow created on the target (only those named ``name`` when given), newest first."""
+    chosen = resolve_target(target, options)
+    return get_host().list_jobs(chosen, target_options(chosen, options), name=name)
 
 
 def trigger_run(

@@ -160,10 +160,11 @@ def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: di
 
 
 @cli.command("list-jobs", cls=command_class("any"))
+@click.option("--name", help="Only jobs of this exact name.")
 @common()
-def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
+def list_jobs_cmd(name: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
     """List the jobs lakeflow created, newest first."""
-    jobs = api.list_jobs(target=target, options=options)
+    jobs = api.list_jobs(name=name, target=target, options=options)
     emit(jobs, as_json, render.jobs_table(jobs))
 
 

@@ -151,12 +151,15 @@ def get_job(target: str, job_id: str, options: Mapping[str, Any]) -> Job | None:
 
 
 @hookspec(firstresult=True)
-def list_jobs(target: str, options: Mapping[str, Any]) -> list[Job] | None:
+def list_jobs(target: str, name: str | None, options: Mapping[str, Any]) -> list[Job] | None:
     """List the jobs lakeflow created on this target, newest first.
 
-    Called by ``lakeflow list-jobs`` and the MCP ``list_jobs`` tool.
+    Called by ``lakeflow list-jobs``, the MCP ``list_jobs`` tool, and ``lakeflow launch`` to
+    find the project's job by name.
 
     :param target: the chosen target, one of yours.
+    :param name: when given, only jobs of this name are needed: filter where that is cheaper
+        (a remote API's name filter), or ignore it (the host keeps only exact matches).
     :param options: your declared options.
     :return: the jobs (an empty list when there are none).
     """

@@ -127,8 +127,9 @@ class PluginHost:
     def get_job(self, target: str, job_id: str, options: Options) -> Job:
         return self._target_call(self.pm.hook.get_job, target, job_id=job_id, options=options)
 
-    def list_jobs(self, target: str, options: Options) -> list[Job]:
-        return self._target_call(self.pm.hook.list_jobs, target, options=options)
+    def list_jobs(self, target: str, options: Options, name: str | None = None) -> list[Job]:
+        jobs = self._target_call(self.pm.hook.list_jobs, target, name=name, options=options)
+        return jobs if name is None else [job for job in jobs if job.name == name]
 
     def trigger_run(self, target: str, job_id: str, args: Sequence[str], options: Options) -> Run:
         return self._target_call(self.pm.hook.trigger_run, target, job_id=job_id, args=args, options=options)

@@ -283,9 +283,15 @@ async def cancel_run(run_id: RunId, target: Target = None, options: Options = No
 
 
 @lakeflow_errors
-async def list_jobs(target: Target = None, options: Options = None) -> Annotated[CallToolResult, JobList]:
+async def list_jobs(
+    name: Annotated[
+        str | None, Field(description="Only jobs of this exact name (launch's job is named after its project).")
+    ] = None,
+    target: Target = None,
+    options: Options = None,
+) -> Annotated[CallToolResult, JobList]:
     """List the jobs lakeflow created on the target, newest first (id, name, package, limits)."""
-    jobs = await in_thread(lambda: api.list_jobs(target=target, options=plain_options(options)))
+    jobs = await in_thread(lambda: api.list_jobs(name=name, target=target, options=plain_options(options)))
     return tool_result(JobList(jobs=jobs), render.jobs_table(jobs) if jobs else "no jobs")
 
 

@@ -194,7 +194,7 @@ def launch(
     step(f"uploaded to {remote.path} ({remote.bytes_uploaded} bytes sent)")
     job_name = name or config.job_name or artifact.package
     spec = _job_spec(job_name, artifact.package, remote.path, workers, concurrent, env_names)
-    existing = next((job for job in host.list_jobs(target_name, target_opts) if job.name == job_name), None)
+    existing = next(iter(host.list_jobs(target_name, target_opts, name=job_name)), None)
     job = None
     if existing is not None:
         try:

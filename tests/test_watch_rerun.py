@@ -100,6 +100,9 @@ def test_tables_align_wide_text_and_escape_control_characters():
 
 def test_get_job_and_quiet(lakeflow, task_job):
     job_id = task_job()
+    other = lakeflow("create-job", "other-name", "lakeflow-testtask", lf.get_job(job_id, target="local").artifact)
+    named = json.loads(lakeflow("list-jobs", "--name", "test-job", "--json").stdout)
+    assert [j["job_id"] for j in named] == [job_id] and other.stdout.strip() != job_id
     shown = lakeflow("get-job", job_id)
     assert shown.stdout.splitlines()[1].split()[:2] == [job_id, "test-job"] and "target local" in shown.stderr
     quiet = lakeflow("--quiet", "get-job", job_id, "--json")

@@ -33,6 +33,8 @@ def test_second_launch_resets_the_job_and_replaces_its_secret(
     assert second.updated and second.job.job_id == first.job.job_id
     assert [r.path for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/reset")] == ["/api/2.2/jobs/reset"]
     assert len(dbx.jobs.all_jobs()) == 1
+    # Found by jobs/list's name filter, not by paging through every job of the workspace.
+    assert any(r.path.startswith("/api/2.2/jobs/list?") and f"name={first.job.name}" in r.path for r in dbx.recorded())
     (run,) = finished([r.run_id for r in second.runs])
     logs = lf.get_run_logs(run.run_id, target="databricks").text
     assert task_lines(logs)["CANARY_SHA256"] == hashlib.sha256(b"second-value").hexdigest()
@@ -57,7 +59,8 @@ def test_delete_job_refuses_active_runs_then_removes_the_job_and_its_secrets(
     assert _keys(dbx) == []
     with pytest.raises(lf.NotFoundError):
         lf.get_job(job.job_id, target="databricks")
-    assert lf.get_run(run.run_id, target="databricks").state is lf.RunState.CANCELED
+    # runs/cancel-all "cancels asynchronously" (SDK 0.162 `JobsAPI.cancel_all_runs`): wait for the end.
+    assert [r.state for r in finished([run.run_id])] == [lf.RunState.CANCELED]
 
 
 def test_rerun_repeats_the_parameters_with_a_fresh_token_and_status_counts(

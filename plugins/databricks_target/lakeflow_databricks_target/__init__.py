@@ -170,10 +170,13 @@ def get_job(job_id: str, options: Mapping[str, Any]) -> Job:
 
 
 @hookimpl
-def list_jobs(options: Mapping[str, Any]) -> list[Job]:
+def list_jobs(name: str | None, options: Mapping[str, Any]) -> list[Job]:
     client = _client.workspace_client(options)
+    # jobs/list filters by "the exact (case insensitive) job name" (SDK 0.162 `JobsAPI.list`):
+    # launch finds the project's job without paging through the workspace's other jobs.
+    named = {"name": name} if name is not None else {}
     with _client.api_errors("list jobs"):
-        jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
+        jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True, **named) if convert.is_lakeflow_job(j)]
     jobs.sort(key=lambda j: j.created_time or 0, reverse=True)
     return [convert.to_job(j, client.config.host) for j in jobs]
 

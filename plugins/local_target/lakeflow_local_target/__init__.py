@@ -90,8 +90,12 @@ def get_job(job_id: str) -> Job:
 
 
 @hookimpl
-def list_jobs() -> list[Job]:
+def list_jobs(name: str | None) -> list[Job]:
     db = store.connect(store.home())
+    if name is not None:
+        return [
+            store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs WHERE name = ? ORDER BY id DESC", (name,))
+        ]
     return [store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs ORDER BY id DESC")]
 
 
