@@ -14,7 +14,16 @@ from typing import Any
 import click
 
 from lakeflow_host import api, cli_jobs, render
-from lakeflow_host.cli_options import command_class, common, debug_enabled, notice, quiet_option, set_debug
+from lakeflow_host.cli_options import (
+    command_class,
+    common,
+    complete_job_ids,
+    complete_run_ids,
+    debug_enabled,
+    notice,
+    quiet_option,
+    set_debug,
+)
 from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
 from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, working
 from lakeflow_host.errors import LakeflowError, WaitTimeoutError
@@ -149,7 +158,7 @@ _VERBATIM = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 @cli.command("trigger-run", cls=command_class("run"), context_settings=_VERBATIM)
 @common()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: dict[str, str], as_json: bool) -> None:
     """Start a run of JOB_ID; everything after JOB_ID is passed to the task verbatim. Prints the run id."""
@@ -172,7 +181,7 @@ _STATES = click.Choice([s.value for s in RunState], case_sensitive=False)
 
 
 @cli.command("list-job-runs", cls=command_class("any"))
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, shell_complete=complete_job_ids)
 @click.option("--state", "states", multiple=True, type=_STATES, help="Only runs in this state (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N runs (the newest).")
 @common()
@@ -190,7 +199,7 @@ def list_job_runs_cmd(
 
 
 @cli.command("get-run", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @common()
 def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Show one run's state."""
@@ -199,7 +208,7 @@ def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool
 
 
 @cli.command("get-run-logs", cls=command_class("any"))
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, shell_complete=complete_run_ids)
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing what the run writes until it ends.")
 @click.option("--job", "job_id", metavar="JOB_ID", help="Every run of JOB_ID (with --to): one file per run.")
@@ -260,7 +269,7 @@ def get_run_logs_cmd(
 
 
 @cli.command("cancel-run", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @common()
 def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Stop RUN_ID: its whole process tree, or its place in the queue."""
@@ -269,7 +278,7 @@ def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: b
 
 
 @cli.command("wait", cls=command_class("any"))
-@click.argument("run_ids", nargs=-1, required=True)
+@click.argument("run_ids", nargs=-1, required=True, shell_complete=complete_run_ids)
 @click.option("--timeout", type=float, help="Give up after this many seconds (the runs carry on).")
 @common()
 def wait_cmd(

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lakeflow_host import api, render
-from lakeflow_host.cli_options import command_class, common, notice, quiet_option
+from lakeflow_host.cli_options import command_class, common, complete_job_ids, complete_run_ids, notice, quiet_option
 from lakeflow_host.cli_parsing import read_runs_file
 from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report
 from lakeflow_host.types import JobStatus, Run, TriggerFailure
@@ -45,7 +45,7 @@ def _after_trigger(
 
 
 @click.command("get-job", cls=command_class("any"))
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @common()
 def get_job_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Show one job: its name, package, artifact and settings."""
@@ -54,7 +54,7 @@ def get_job_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool
 
 
 @click.command("delete-job", cls=command_class("any"))
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @click.option("--cancel-runs", is_flag=True, help="Cancel the job's queued and running runs first.")
 @common()
 def delete_job_cmd(job_id: str, cancel_runs: bool, target: str, options: dict[str, str], as_json: bool) -> None:
@@ -67,7 +67,7 @@ def delete_job_cmd(job_id: str, cancel_runs: bool, target: str, options: dict[st
 
 
 @click.command("trigger-runs", cls=command_class("run"))
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @click.option(
     "--runs-from", metavar="FILE", required=True, help="One run per line: shell-quoted arguments ('-': stdin)."
 )
@@ -89,7 +89,7 @@ def trigger_runs_cmd(
 
 
 @click.command("rerun", cls=command_class("run"))
-@click.argument("run_ids", nargs=-1)
+@click.argument("run_ids", nargs=-1, shell_complete=complete_run_ids)
 @click.option(
     "--failed", "failed_of", metavar="JOB_ID", help="Rerun each argument list of JOB_ID whose newest run failed."
 )
@@ -131,7 +131,7 @@ def status_text(status: JobStatus) -> str:
 
 
 @click.command("status", cls=command_class("any"))
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @common()
 def status_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """How JOB_ID's runs are doing: counts by state, each failed run with the last line of its

@@ -214,3 +214,39 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
         return wrapper
 
     return decorate
+
+
+def _completion_target() -> str | None:
+    """The target ids are completed from: only the embedded default target, whose state is on
+    this machine; asking a remote service on every Tab would be slow."""
+    try:
+        name = api.resolve_target()
+    except Exception:  # noqa: BLE001 - completion must never print an error into the shell
+        return None
+    return name if name == api.FALLBACK_TARGET else None
+
+
+def complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    target = _completion_target()
+    if target is None:
+        return []
+    try:
+        jobs = api.list_jobs(target=target)
+    except Exception:  # noqa: BLE001
+        return []
+    return [CompletionItem(j.job_id, help=j.name) for j in jobs if j.job_id.startswith(incomplete)]
+
+
+def complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    target = _completion_target()
+    if target is None:
+        return []
+    try:
+        runs = api.list_job_runs(limit=200, target=target)
+    except Exception:  # noqa: BLE001
+        return []
+    return [CompletionItem(r.run_id, help=r.state.value) for r in runs if r.run_id.startswith(incomplete)]

@@ -180,3 +180,18 @@ def test_slow_work_shows_a_line_on_a_terminal_and_erases_it(monkeypatch):
     with working("building proj", delay=0, stream=quiet):
         pass
     assert quiet.text == ""
+
+
+def test_shell_completion_offers_local_job_and_run_ids(lakeflow, task_job):
+    job_id = task_job()
+    run_id = lakeflow("trigger-run", job_id, "x").stdout.strip()
+
+    def complete(words: str) -> list[str]:
+        env = {"_LAKEFLOW_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+        return lakeflow(env=env).stdout.split()
+
+    assert complete("lakeflow re") == ["plain,rerun"]
+    assert f"plain,{job_id}" in complete("lakeflow status ")
+    assert f"plain,{run_id}" in complete("lakeflow get-run-logs ")
+    assert complete("lakeflow get-run 99") == []
+    lakeflow("wait", run_id)
