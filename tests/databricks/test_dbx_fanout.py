@@ -108,3 +108,10 @@ def test_prune_deletes_upload_folders_no_job_uses(
     assert report.removed == (folder,) and report.bytes_freed > 0
     with pytest.raises(Exception, match="doesn't exist"):
         dbx.workspace.list(folder)
+
+
+@pytest.mark.slow
+def test_launch_wait_with_a_job_option_from_the_command_line(cli, dbx_env: dict, dbx_project: lf.Artifact) -> None:
+    project = dbx_project.path.parent.parent
+    out = cli("launch", "--node-type", "m5d.large", "--wait", "--timeout", "90", str(project), "a")
+    assert "1 run: 1 succeeded" in out.stderr
