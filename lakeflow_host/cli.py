@@ -25,7 +25,7 @@ from lakeflow_host.cli_options import (
     set_debug,
 )
 from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
-from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, working
+from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, wait_options, working
 from lakeflow_host.errors import LakeflowError, WaitTimeoutError
 from lakeflow_host.types import Run, RunState, TriggerFailure
 
@@ -355,13 +355,7 @@ def launch_cmd(
     if result.failures:
         notice(f"{len(result.failures)} of {len(arg_lists)} runs were not started")
     if wait_ and result.runs:
-        # The project's own defaults (also when it is not the current directory's project), and
-        # only the settings that shape every command: --node-type made the job, not the wait.
-        from lakeflow_host.plugins import get_host
-
-        anywhere = {opt.name for opt in get_host().target(target).options if opt.applies_to("any")}
-        given = {**api.project(project_dir).options_for(target), **api.declared_by_target(target, options)}
-        ours = {key: value for key, value in given.items() if key in anywhere}
+        ours = wait_options(target, options, project_dir)
         wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, to_stdout=False)
     if result.failures:
         raise SystemExit(1)

@@ -10,7 +10,7 @@ import click
 from lakeflow_host import api, render
 from lakeflow_host.cli_options import command_class, common, complete_job_ids, complete_run_ids, notice, quiet_option
 from lakeflow_host.cli_parsing import read_runs_file
-from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report
+from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report, wait_options
 from lakeflow_host.types import JobStatus, Run, TriggerFailure
 
 
@@ -38,8 +38,9 @@ def _after_trigger(
         click.echo(f"lakeflow: run {failure.index + 1} not started: {failure.error}", err=True)
     _emit(runs, as_json, "\n".join(run.run_id for run in runs))
     if wait_ and runs:
-        ours = api.declared_by_target(target, options)
-        wait_and_report([r.run_id for r in runs], target, ours, timeout, False, to_stdout=False)
+        wait_and_report(
+            [r.run_id for r in runs], target, wait_options(target, options), timeout, False, to_stdout=False
+        )
     if failures:
         raise SystemExit(EXIT_FAILED)
 

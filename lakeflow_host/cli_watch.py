@@ -54,6 +54,16 @@ class _Live:
                 self.last[job_id] = line
 
 
+def wait_options(target: str, options: dict[str, Any], project_dir: str | None = None) -> dict[str, Any]:
+    """What a ``--wait`` after a launch or trigger passes on: the project's defaults and the
+    given settings, only those that shape every command (``--node-type`` made the job, not the wait)."""
+    from lakeflow_host.plugins import get_host
+
+    anywhere = {opt.name for opt in get_host().target(target).options if opt.applies_to("any")}
+    given = {**api.project(project_dir).options_for(target), **api.declared_by_target(target, options)}
+    return {key: value for key, value in given.items() if key in anywhere}
+
+
 def wait_and_report(
     run_ids: list[str], target: str, options: dict[str, Any], timeout: float | None, as_json: bool, to_stdout: bool
 ) -> None:
