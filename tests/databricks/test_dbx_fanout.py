@@ -70,6 +70,7 @@ def test_rerun_repeats_the_parameters_with_a_fresh_token_and_status_counts(
     finished([r.run_id for r in runs])
     status = lf.status(dbx_job.job_id, target="databricks")
     assert status.total == 2 and dict(status.counts) == {"SUCCEEDED": 1, "FAILED": 1}
+    assert dict(status.artifacts) == {dbx_job.artifact: tuple(sorted((r.run_id for r in runs), reverse=True))}
     (failed,) = status.failed
     assert failed.run_id == runs[1].run_id and failed.error == "RuntimeError: task failed on purpose: boom"
     again, failures = lf.rerun(failed_of=dbx_job.job_id, target="databricks")

@@ -210,8 +210,10 @@ def list_job_runs(job_id: str | None, options: Mapping[str, Any]) -> list[Run]:
             job_ids = {j.job_id for j in client.jobs.list(limit=100) if convert.is_lakeflow_job(j)}
     with _client.api_errors("list runs"):
         # The SDK follows next_page_token until the last page; limit is only the page size.
-        runs = [r for r in client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE) if r.job_id in job_ids]
-    return [convert.to_run(r) for r in runs]
+        # With the tasks: each run's libraries say which upload it installs (same page count).
+        listed = client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE, expand_tasks=True)
+        runs = [r for r in listed if r.job_id in job_ids]
+    return [jobs_admin.with_artifact(convert.to_run(r), r) for r in runs]
 
 
 def _fetch_run(client, run_id: str):
@@ -221,7 +223,8 @@ def _fetch_run(client, run_id: str):
 
 @hookimpl
 def get_run(run_id: str, options: Mapping[str, Any]) -> Run:
-    return convert.to_run(_fetch_run(_client.workspace_client(options), run_id))
+    found = _fetch_run(_client.workspace_client(options), run_id)
+    return jobs_admin.with_artifact(convert.to_run(found), found)
 
 
 @hookimpl

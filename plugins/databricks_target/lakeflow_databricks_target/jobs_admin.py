@@ -7,7 +7,7 @@ from typing import Any
 
 from lakeflow_databricks_target import convert, jobspec, pins, secrets, upload
 from lakeflow_databricks_target.client import api_errors
-from lakeflow_host import Job, JobSpec, LakeflowError
+from lakeflow_host import Job, JobSpec, LakeflowError, Run
 
 
 def stored_secrets(job: Any) -> secrets.Stored | None:
@@ -17,6 +17,19 @@ def stored_secrets(job: Any) -> secrets.Stored | None:
         if found is not None:
             return found
     return None
+
+
+def with_artifact(run: Run, raw: Any) -> Run:
+    """``run`` with the main wheel its task installs (runs keep the libraries they started with,
+    whatever later updates did to the job); unchanged when the task lists no wheels (serverless)."""
+    import dataclasses
+
+    for task in raw.tasks or []:
+        wheels = [lib.whl for lib in task.libraries or [] if lib.whl]
+        if wheels:
+            # upload.libraries_for orders them: companions, the main wheel, the run shim last.
+            return dataclasses.replace(run, artifact=wheels[-2] if len(wheels) > 1 else wheels[0])
+    return run
 
 
 def _lakeflow_job(client: Any, number: int) -> Any:
