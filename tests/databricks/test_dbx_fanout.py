@@ -114,5 +114,5 @@ def test_prune_deletes_upload_folders_no_job_uses(
 @pytest.mark.slow
 def test_launch_wait_with_a_job_option_from_the_command_line(cli, dbx_env: dict, dbx_project: lf.Artifact) -> None:
     project = dbx_project.path.parent.parent
-    out = cli("launch", "--node-type", "m5d.large", "--wait", "--timeout", "90", str(project), "a")
+    out = cli("launch", "--node-type", "Standard_DS3_v2", "--wait", "--timeout", "90", str(project), "a")
     assert "1 run: 1 succeeded" in out.stderr

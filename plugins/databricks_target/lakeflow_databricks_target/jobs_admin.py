@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import convert, jobspec, pins, secrets, upload
+from lakeflow_databricks_target import convert, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_host import Job, JobSpec, LakeflowError, Run
 
@@ -66,6 +66,8 @@ def update_job(client: Any, number: int, spec: JobSpec, user: str, options: Mapp
     (databricks-sdk 0.162 `JobsAPI.reset`): runs already started keep their wheel."""
     from databricks.sdk.service.jobs import JobSettings
 
+    from lakeflow_databricks_target import create
+
     old = _lakeflow_job(client, number)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
@@ -73,19 +75,9 @@ def update_job(client: Any, number: int, spec: JobSpec, user: str, options: Mapp
         raise LakeflowError(
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
-    host = client.config.host
-    runtime = upload.check_runtime(upload.wheel_infos(client, spec.artifact), options)
-    if runtime is not None:
-        key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
-        options = {**options, key: runtime}
-    pinned = pins.read(client, spec.artifact)
-    # As create.create does: everything local is checked before any secret is stored.
-    jobspec.job_settings(spec, libraries, None, host, user, options)
-    stored = secrets.store(client, spec.env, user, options)
+    settings, stored = create.prepared(client, spec, libraries, user, options)  # the same settings as a create
     try:
-        settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, host, user, options)
-        settings = pins.apply(settings, pinned)  # the locked versions, before the wheels
-        # The tags of create (its create token) are settings too: keep them, reset replaces all.
+        # The tags of the create (its create token) are settings too: keep them, reset replaces all.
         settings["tags"] = {**(old.settings.tags or {}), **settings.get("tags", {})}
         with api_errors(f"update job {number}"):
             client.jobs.reset(number, new_settings=JobSettings.from_dict(settings))
