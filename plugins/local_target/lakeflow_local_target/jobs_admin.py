@@ -3,7 +3,7 @@
 A ``launch`` of a project that already has a job points that job at the new artifact. The runs
 triggered before keep theirs, queued ones included: this module records, per job, the artifact
 each earlier range of runs was triggered with (``job_artifacts``: runs up to ``last_run_id`` use
-``artifact``), and the worker starts each run with :func:`run_artifact`.
+``artifact``), and the run's supervisor starts it with :func:`run_artifact`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lakeflow_host import Job, JobSpec, LakeflowError, Run
-from lakeflow_local_target import envs, store
+from lakeflow_local_target import envs, procs, safety, store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_artifacts (
@@ -23,15 +23,21 @@ CREATE TABLE IF NOT EXISTS job_artifacts (
     PRIMARY KEY (job_id, last_run_id)
 );
 """
-_ready: set[int] = set()
-#: How long a job's worker may take to exit once its last run ended.
-_WORKER_EXIT_S = 10.0
+_ready: set[str] = set()  # database files whose table exists
+#: How long a canceled run's processes may take to go (the supervisor's grace is 3 s).
+_CANCEL_WAIT_S = 10.0
+
+
+def _ensure(db: sqlite3.Connection) -> sqlite3.Connection:
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    if path not in _ready:
+        db.executescript(_SCHEMA)
+        _ready.add(path)
+    return db
 
 
 def _connect(root: Path) -> sqlite3.Connection:
-    db = store.connect(root)
-    db.executescript(_SCHEMA)
-    return db
+    return _ensure(store.connect(root))
 
 
 def _active(db: sqlite3.Connection, job_id: int) -> list[int]:
@@ -41,24 +47,28 @@ def _active(db: sqlite3.Connection, job_id: int) -> list[int]:
     return [row["id"] for row in found]
 
 
-def _wait_for_worker(root: Path, job_id: int) -> None:
-    # The worker reads the job's artifact once; it must be gone before the job changes, or a run
-    # triggered right after the update would still start with the old artifact.
-    from lakeflow_local_target import worker  # it imports this module to start runs
+def _wait_for_processes(db: sqlite3.Connection, run_ids: list[int]) -> None:
+    """Until the canceled runs' supervisors and tasks are gone, so that nothing writes into a
+    folder being removed (bounded: a process that will not die is left to its supervisor)."""
+    deadline = time.monotonic() + _CANCEL_WAIT_S
+    for run_id in run_ids:
+        row = store.run_row(db, run_id)
+        while time.monotonic() < deadline and (
+            procs.alive(row["sup_pid"], row["sup_started"]) or procs.alive(row["pid"], row["pid_started"])
+        ):
+            time.sleep(0.05)
 
-    deadline = time.monotonic() + _WORKER_EXIT_S
-    while worker.worker_alive(root, job_id):
-        if time.monotonic() >= deadline:
-            raise LakeflowError(f"job {job_id}'s worker is still busy; try again in a few seconds")
-        time.sleep(0.05)
 
-
-def update_job(root: Path, job_id: str, spec: JobSpec) -> Job:
+def update_job(root: Path, job_id: str, spec: JobSpec, settings: dict) -> Job:
+    """As create_job checks and prepares a new job, for an existing one."""
+    env = safety.check_env(spec.env)
     main, companions = envs.artifact_files(root, spec.artifact)
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
-        envs.prepare_env(root, main, companions)
+        envs.check_python(main)
+        with safety.private_umask():
+            safety.seal_env(envs.prepare_env(root, main, companions))
     db = _connect(root)
     number = store.job_row(db, job_id)["id"]
     cap = spec.max_concurrent_runs or spec.max_workers
@@ -74,19 +84,27 @@ def update_job(root: Path, job_id: str, spec: JobSpec) -> Job:
             )
         db.execute(
             "UPDATE jobs SET name = ?, package = ?, artifact = ?, kind = ?, max_workers = ?,"
-            " max_concurrent_runs = ?, env_names = ? WHERE id = ?",
-            (spec.name, spec.package, str(main), kind, spec.max_workers, cap, _json(sorted(spec.env)), number),
+            " max_concurrent_runs = ?, env_names = ?, options = ? WHERE id = ?",
+            (
+                spec.name,
+                spec.package,
+                str(main),
+                kind,
+                spec.max_workers,
+                cap,
+                _json(sorted(env)),
+                _json(settings),
+                number,
+            ),
         )
-        envs.write_secrets(store.secrets_path(root, number), dict(spec.env))
+        envs.write_secrets(store.secrets_path(root, number), env)
     return store.to_job(store.job_row(db, number))
 
 
 def run_artifact(db: sqlite3.Connection, job_id: int, run_id: int) -> str:
     """The artifact run ``run_id`` of job ``job_id`` installs: the one the job had when the run
     was triggered."""
-    if id(db) not in _ready:
-        db.executescript(_SCHEMA)
-        _ready.add(id(db))
+    _ensure(db)
     row = db.execute(
         "SELECT artifact FROM job_artifacts WHERE job_id = ? AND last_run_id >= ? ORDER BY last_run_id LIMIT 1",
         (job_id, run_id),
@@ -139,7 +157,7 @@ def delete_job(root: Path, job_id: str, cancel_runs: bool) -> Job:
         )
     for run_id in active:
         cancel_run(str(run_id))
-    _wait_for_worker(root, number)
+    _wait_for_processes(db, active)
     job = store.to_job(row)
     with store.transaction(db):
         run_ids = [r["id"] for r in store.rows(db, "SELECT id FROM runs WHERE job_id = ?", (number,))]
