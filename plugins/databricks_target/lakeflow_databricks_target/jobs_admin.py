@@ -7,7 +7,7 @@ from typing import Any
 
 from lakeflow_databricks_target import convert, secrets, upload
 from lakeflow_databricks_target.client import api_errors
-from lakeflow_host import Job, JobSpec, LakeflowError, Run
+from lakeflow_host import Job, JobSpec, LakeflowError, Run, normalize_name
 
 
 def stored_secrets(job: Any) -> secrets.Stored | None:
@@ -71,7 +71,7 @@ def update_job(client: Any, number: int, spec: JobSpec, user: str, options: Mapp
     old = _lakeflow_job(client, number)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
-    if uploaded != convert.norm(spec.package):
+    if uploaded != normalize_name(spec.package):
         raise LakeflowError(
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
