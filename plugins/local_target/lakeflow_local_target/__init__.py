@@ -37,7 +37,6 @@ envs = lazy_module("lakeflow_local_target.envs")
 jobs_admin = lazy_module("lakeflow_local_target.jobs_admin")
 slots = lazy_module("lakeflow_local_target.slots")
 output = lazy_module("lakeflow_local_target.output")
-local_options = lazy_module("lakeflow_local_target.options")
 
 NAME = "local"
 # A slot is a process; far more than a machine runs at once, far less than SQLite's integers.
@@ -76,7 +75,7 @@ def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
     _in_range(spec.max_workers, "--max-workers")
     _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
     env = safety.check_env(spec.env)
-    settings = local_options.job_options(options or {})
+    settings = dict(options)  # converted, with defaults, by the host
     root = store.home()
     db = store.connect(root)
     main, companions = envs.artifact_files(root, spec.artifact)

@@ -20,9 +20,17 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, file_sha256, uv_binary
+from lakeflow_host import (
+    TASK_ENTRY_POINT,
+    Artifact,
+    LakeflowError,
+    RemoteArtifact,
+    file_sha256,
+    normalize_name,
+    uv_binary,
+)
 
-ENTRY_POINT = "lakeflow-task"
+ENTRY_POINT = TASK_ENTRY_POINT
 _COMPLETE = ".lakeflow-complete"
 #: The artifact's pins from uv.lock, stored under one name in each artifact folder.
 REQUIREMENTS = "requirements.txt"
@@ -160,14 +168,10 @@ def artifact_files(root: Path, remote_path: str) -> tuple[Path, list[Path]]:
     return main, companions
 
 
-def _normalize(name: str) -> str:
-    return name.replace("-", "_").replace(".", "_").lower()
-
-
 def check_wheel(main: Path, package: str) -> None:
     """The wheel must be ``package`` and declare the ``lakeflow-task`` entry point."""
     dist_name = main.name.split("-")[0]
-    if _normalize(dist_name) != _normalize(package):
+    if normalize_name(dist_name) != normalize_name(package):
         raise LakeflowError(
             f"package {package!r} is not the one in {main.name} (it holds {dist_name!r}); pass {dist_name} as PACKAGE"
         )

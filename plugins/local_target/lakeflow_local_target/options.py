@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from lakeflow_host import Option
 from lakeflow_local_target.output import DEFAULT_MAX_LOG_BYTES, MIN_LOG_BYTES
 
@@ -28,10 +25,3 @@ OPTIONS = (
     ),
 )
 
-
-def job_options(given: Mapping[str, object]) -> dict[str, Any]:
-    """The job settings from ``given``, converted and checked (until the host does it for us)."""
-    return {
-        option.name: option.convert(given[option.name], "target 'local'") if option.name in given else option.default
-        for option in OPTIONS
-    }

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import Job, NotFoundError, Run, RunState
+from lakeflow_host import Job, NotFoundError, Run, RunState, lakeflow_home
 from lakeflow_local_target import safety
 
 TARGET = "local"
@@ -45,12 +45,8 @@ _ADDED = (("runs", "sup_pid", "INTEGER"), ("runs", "sup_started", "TEXT"), ("job
 
 
 def home() -> Path:
-    """``$LAKEFLOW_HOME``, else the per-user data directory."""
-    explicit = os.environ.get("LAKEFLOW_HOME")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "lakeflow"
+    """The host's lakeflow home, with a symlink the user made to it followed once, here."""
+    return lakeflow_home().resolve()
 
 
 def run_dir(root: Path, run_id: int | str) -> Path:
