@@ -99,7 +99,7 @@ def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
 def update_job(job_id: str, spec: JobSpec, options: Mapping[str, object]) -> Job:
     _in_range(spec.max_workers, "--max-workers")
     _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
-    return jobs_admin.update_job(store.home(), job_id, spec, local_options.job_options(options or {}))
+    return jobs_admin.update_job(store.home(), job_id, spec, dict(options))  # converted by the host
 
 
 @hookimpl
