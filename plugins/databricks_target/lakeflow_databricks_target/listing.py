@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from lakeflow_databricks_target import convert
+from lakeflow_databricks_target import convert, jobs_admin
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_host import Run
 
@@ -37,11 +37,16 @@ def list_runs(client: Any, job_ids: list[int], active_only: bool, limit: int | N
         # Databricks lists "in descending order by start time" (SDK list_runs docstring).
         return iter(
             client.jobs.list_runs(
-                job_id=job_id, active_only=active_only or None, start_time_from=start_from, limit=page
+                # With the tasks: each run's libraries say which upload it installs (same page count).
+                job_id=job_id,
+                active_only=active_only or None,
+                start_time_from=start_from,
+                limit=page,
+                expand_tasks=True,
             )
         )
 
     with api_errors("list runs"):
         merged = heapq.merge(*(runs_of(j) for j in job_ids), key=lambda r: r.start_time or 0, reverse=True)
         found = list(itertools.islice(merged, limit))
-    return [convert.to_run(r) for r in found]
+    return [jobs_admin.with_artifact(convert.to_run(r), r) for r in found]

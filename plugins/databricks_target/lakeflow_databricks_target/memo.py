@@ -2,9 +2,9 @@
 single `lakeflow trigger-run` sends run-now and little else (issue 10: its start-up within 1.1x of
 a bare databricks-sdk script's).
 
-Kept: the run page URL's base (the workspace's `?o=<id>` shape, RW-33) and the shim parameters
-of jobs already checked to be lakeflow jobs. Only facts that cannot hurt when stale: a job deleted
-since is refused by run-now itself ("Job N does not exist"), and a URL base only shapes a link.
+Kept: the run page URL's base (the workspace's `?o=<id>` shape, RW-33), a fact that cannot hurt
+when stale (it only shapes a link). Not kept: what a job's parameters are, since another launch
+may update the job.
 """
 
 from __future__ import annotations
