@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import stat
 
 import pytest
@@ -12,7 +13,8 @@ from support import copy_project, runs_json
 
 pytestmark = pytest.mark.slow
 CANARY = "canary-ray-9c2e-DO-NOT-LEAK"
-ARGS = ["two words", "ünïcødé ✓", "-x", "--flag=1", "", "it's"]
+# Everything after the job id is the task's: a leading dash, a lone "--", spaces, quotes, unicode.
+ARGS = ["--shard", "3", "-v", "--", "two words", "ünïcødé ✓", "", 'it\'s "q"', "日本"]
 
 
 def _logs(lakeflow, run_id: str) -> str:
@@ -38,18 +40,20 @@ def ray_job(ray_env, lakeflow, task_wheel):
 
 def test_task_sees_exact_argv_and_the_printed_run_id(ray_env, ray_address, lakeflow, ray_job):
     job_id = ray_job()
-    run_id = lakeflow("trigger-run", job_id, "--", *ARGS).stdout.strip()
+    run_id = lakeflow("trigger-run", job_id, *ARGS).stdout.strip()
     assert run_id.startswith(f"lakeflow-{job_id}-")
     lakeflow("wait", run_id, "--timeout", "300")
     log = _logs(lakeflow, run_id)
-    assert f"ARGV={json.dumps(ARGS)}" in log
+    argv = next(line for line in log.splitlines() if line.startswith("ARGV="))
+    assert json.loads(argv[len("ARGV=") :]) == ARGS
     assert f"DATABRICKS_RUN_ID={run_id} LAKEFLOW_RUN_ID={run_id}" in log
     run = json.loads(lakeflow("get-run", run_id, "--json").stdout)
     assert (run["state"], run["exit_code"], run["args"]) == ("SUCCEEDED", 0, ARGS)
     assert run["start_time"] <= run["end_time"]
-    # The run is one Ray job, submitted under the run id, reserving one CPU by default.
+    # The run is one Ray job, submitted under the run id, its entry point quoted exactly.
     details = _ray_job(ray_address, run_id)
-    assert (str(details.status), details.submission_id, details.entrypoint_num_cpus) == ("SUCCEEDED", run_id, 1)
+    assert (str(details.status), details.submission_id) == ("SUCCEEDED", run_id)
+    assert details.entrypoint == shlex.join(["lakeflow-task", *ARGS])
     assert [r["run_id"] for r in runs_json(lakeflow, job_id)] == [run_id]
 
 
