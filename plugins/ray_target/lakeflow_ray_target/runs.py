@@ -124,8 +124,7 @@ def advance(job_id: str, job: Mapping[str, Any], data: dict[str, dict[str, Any]]
         return
     active = [r for r, rec in data.items() if rec.get("submitted") and rec["state"] not in _FINAL]
     if len(active) >= cap(job):
-        for run_id in active:  # only now ask the cluster which ones ended
-            refresh(data[run_id], run_id)
+        refresh_all(data)  # only now ask the cluster which ones ended
         active = [r for r in active if data[r]["state"] not in _FINAL]
     for run_id in queued[: max(0, cap(job) - len(active))]:
         try:
@@ -227,14 +226,34 @@ def get(run_id: str) -> Run:
         return to_run(job_id, run_id, data[run_id])
 
 
+#: From this many active runs at one address on, one ``list_jobs`` beats a ``get_job_info`` each.
+_LIST_THRESHOLD = 5
+
+
+def refresh_all(data: dict[str, dict[str, Any]]) -> None:
+    """Refresh every active run of ``data``, with one request per address when there are many."""
+    by_address: dict[str, list[str]] = {}
+    for run_id, rec in data.items():
+        if rec.get("submitted") and rec["state"] not in _FINAL:
+            by_address.setdefault(rec["address"], []).append(run_id)
+    for where, ids in by_address.items():
+        if len(ids) >= _LIST_THRESHOLD:
+            listed = {d.submission_id: d for d in client.call(where, "list_jobs") if d.submission_id}
+            for run_id in ids:
+                if run_id in listed:
+                    _record(data[run_id], listed[run_id])
+            ids = [run_id for run_id in ids if run_id not in listed]
+        for run_id in ids:
+            refresh(data[run_id], run_id)
+
+
 def list_runs(job_ids: Sequence[str]) -> list[Run]:
     found: list[Run] = []
     for job_id in job_ids:
         snapshot = store.read_runs(job_id)
         if any(rec.get("submitted") and rec["state"] not in _FINAL for rec in snapshot.values()):
             with store.runs(job_id) as data:
-                for run_id, rec in data.items():
-                    refresh(rec, run_id)
+                refresh_all(data)
                 snapshot = data
         if has_queued(snapshot):
             ensure_pump(job_id)
