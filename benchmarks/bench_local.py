@@ -11,7 +11,11 @@ Prints one table, with the goal each ratio should meet:
    against the same entry-point processes started from the job's ready venv with ``xargs -P 4``
    (goal at most 1.5x);
 3. relaunch: a second ``lakeflow launch`` of an unchanged project against the first (goal at
-   most 0.3x, with zero builds and zero bytes copied).
+   most 0.3x, with zero builds and zero bytes copied); the demo is locked (``uv.lock``), so this
+   includes the pins;
+4. pins: what ``uv export --locked`` of the pins adds to a changed build of
+   ``tests/fixtures/locked/app`` (six and a path dependency's iniconfig), against a budget of
+   0.2 s (goal at most 1x).
 
 Everything happens in a temporary ``LAKEFLOW_HOME`` and on a temporary copy of
 ``examples/lakeflow_demo``; nothing outside them is touched. Not part of the test suite.
@@ -233,6 +237,27 @@ def bench_relaunch(scratch: Path, env: dict[str, str], repeat: int) -> Row:
     )
 
 
+# -- 4. pins ---------------------------------------------------------------------------------------
+
+
+def bench_pins(repeat: int) -> Row:
+    from lakeflow_uv_builder.pins import export
+    from lakeflow_uv_builder.project import load_project
+
+    from lakeflow_host import uv_binary
+
+    project = load_project(REPO / "tests" / "fixtures" / "locked" / "app", need_entry_point=True)
+    uv = uv_binary()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        pinned = export(uv, project)
+        samples.append(time.perf_counter() - start)
+    return Row(
+        "uv export of the pins", statistics.median(samples), 0.2, 1.0, f"{len(pinned.split())} pins; budget 0.2s"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=11, help="start-up samples per command (median)")
@@ -251,8 +276,9 @@ def main() -> int:
         rows = [bench_fanout(project, home, env, options.runs, options.fanouts)]
         rows += bench_startup(env, options.repeat)  # list-job-runs now lists the fan-outs' runs
         rows.append(bench_relaunch(scratch, env, options.fanouts))
+        rows.append(bench_pins(options.repeat))
 
-    order = [rows[1], rows[2], rows[0], rows[3]]
+    order = [rows[1], rows[2], rows[0], rows[3], rows[4]]
     headers = ("benchmark", "lakeflow", "baseline", "ratio", "goal", "", "note")
     table = [
         (

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host.choosing import (
+# Part of the API (lakeflow_host exports them from here), defined where targets are chosen.
+from lakeflow_host.choosing import (  # noqa: F401
     BUILDER_ENV,
     DEFAULT_BUILDER,
     FALLBACK_TARGET,
@@ -26,7 +27,7 @@ from lakeflow_host.choosing import (
     targets,
 )
 from lakeflow_host.errors import LakeflowError
-from lakeflow_host.inputs import _arg_list, _job_inputs, _names, _positive, read_env_vars
+from lakeflow_host.inputs import _arg_list, _job_inputs, _names, _positive, read_env_vars  # noqa: F401
 from lakeflow_host.plugins import distribution_of, get_host
 from lakeflow_host.types import (
     Artifact,
@@ -39,37 +40,6 @@ from lakeflow_host.types import (
     RunLogs,
     TriggerFailure,
 )
-
-__all__ = [
-    "BUILDER_ENV",
-    "DEFAULT_BUILDER",
-    "FALLBACK_TARGET",
-    "TARGET_ENV",
-    "build_wheel",
-    "builder_options",
-    "builders",
-    "cancel_run",
-    "create_job",
-    "declared_by_target",
-    "get_job",
-    "get_run",
-    "get_run_logs",
-    "launch",
-    "list_job_runs",
-    "list_jobs",
-    "list_plugins",
-    "load_artifact",
-    "read_env_vars",
-    "resolve_builder",
-    "resolve_target",
-    "target_options",
-    "targets",
-    "trigger_run",
-    "trigger_runs",
-    "upload_wheel",
-    "wait",
-]
-
 
 # -- the workflow -------------------------------------------------------------------------------
 

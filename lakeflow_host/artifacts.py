@@ -30,6 +30,7 @@ def write_manifest(artifact: Artifact) -> None:
         "builder": artifact.builder,
         # Relative names keep the manifest valid when the dist folder is moved as a whole.
         "companions": [_relative(c, artifact.path.parent) for c in artifact.companions],
+        "requirements": _relative(artifact.requirements, artifact.path.parent) if artifact.requirements else None,
     }
     manifest_path(artifact.path).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -65,7 +66,21 @@ def load_artifact(path: str | Path) -> Artifact:
                 raise LakeflowError(
                     f"companion wheel {companion} listed in {manifest.name} is missing; run `lakeflow build-wheel` again"
                 )
-        return Artifact(main, kind, data["package"], data["version"], companions, data.get("builder", ""), built=False)
+        requirements = (main.parent / data["requirements"]).resolve() if data.get("requirements") else None
+        if requirements is not None and not requirements.is_file():
+            raise LakeflowError(
+                f"pinned requirements {requirements} listed in {manifest.name} are missing; run `lakeflow build-wheel` again"
+            )
+        return Artifact(
+            main,
+            kind,
+            data["package"],
+            data["version"],
+            companions,
+            data.get("builder", ""),
+            built=False,
+            requirements=requirements,
+        )
     name, version = _name_version(main, kind)
     return Artifact(main, kind, name, version, (), "", built=False)
 

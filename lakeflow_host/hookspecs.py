@@ -111,7 +111,8 @@ def upload_artifact(target: str, artifact: Artifact, options: Mapping[str, Any])
     already there must copy nothing (report ``bytes_uploaded=0``).
 
     :param target: the chosen target, one of yours.
-    :param artifact: the built artifact, main file and companion wheels.
+    :param artifact: the built artifact: main file, companion wheels, and the ``requirements``
+        file of locked pins when the project has a lock (runs must install exactly those).
     :param options: your declared options.
     :return: the :class:`~lakeflow_host.RemoteArtifact`; its ``path`` is what
         :func:`create_job` will receive.
@@ -123,7 +124,7 @@ def create_job(target: str, spec: JobSpec, options: Mapping[str, Any]) -> Job | 
     """Define a job that runs ``spec.package``'s ``lakeflow-task`` entry point.
 
     Called by ``lakeflow create-job`` and ``lakeflow launch``. The job installs the uploaded
-    artifact found at ``spec.artifact`` together with the companion wheels uploaded with it.
+    artifact found at ``spec.artifact`` together with the companion wheels and pins uploaded with it.
     ``spec.env`` values are secrets: keep them out of anything job readers can see, and never
     return them.
 

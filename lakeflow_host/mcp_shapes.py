@@ -38,6 +38,7 @@ TABLE_ROWS = 20
 
 # -- parameters shared by many tools ------------------------------------------------------------
 
+
 def target_parameter() -> Any:
     """The ``target`` parameter, naming the installed targets."""
     from lakeflow_host import api

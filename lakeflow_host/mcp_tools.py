@@ -88,6 +88,8 @@ async def build_wheel(
     verb = "built" if artifact.built else "sources unchanged, reusing"
     await progress.say(f"{verb} {artifact.path.name}")
     companions = "".join(f"\ncompanion wheel: {c}" for c in artifact.companions)
+    if artifact.requirements is not None:
+        companions += f"\nlocked pins (installed with the wheels): {artifact.requirements}"
     return tool_result(
         artifact,
         f"{verb} {artifact.path}\npackage: {artifact.package} {artifact.version}"

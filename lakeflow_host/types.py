@@ -48,6 +48,9 @@ class Artifact:
         and must never be looked up on a package index.
     :ivar builder: the builder name that produced it.
     :ivar built: ``False`` when the builder reused an earlier build of unchanged sources.
+    :ivar requirements: a pip requirements file of exact pins (``name==version`` lines) that a
+        job installs together with the wheels, so that runs use the versions the project locked;
+        ``None`` when the project has no lock and targets resolve dependencies at job creation.
     """
 
     path: Path
@@ -57,11 +60,12 @@ class Artifact:
     companions: tuple[Path, ...] = ()
     builder: str = ""
     built: bool = True
+    requirements: Path | None = None
 
     @property
     def files(self) -> tuple[Path, ...]:
-        """Every file that must travel: the main file first."""
-        return (self.path, *self.companions)
+        """Every file that must travel: the main file first, the requirements file last."""
+        return (self.path, *self.companions, *((self.requirements,) if self.requirements else ()))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,8 @@ import pytest
 from pants_support import COMPANION, WHEEL, error_line, run_cli
 from support import copy_project
 
+import lakeflow_host as lf
+
 pytestmark = pytest.mark.slow
 
 
@@ -32,7 +34,9 @@ def test_build_wheel_prints_the_wheel_pants_built(pants_repo):
         entry_points = wheel.read("my_package-0.1.0.dist-info/entry_points.txt").decode()
         metadata = wheel.read("my_package-0.1.0.dist-info/METADATA").decode()
     assert "lakeflow-task = my_package.main:main" in entry_points
-    assert "Requires-Dist: six (==1.16.0)" in metadata
+    assert "Requires-Dist: six\n" in metadata.replace("\r", "")  # any six: the lockfile has 1.16.0
+    pins = out / f"{WHEEL}.requirements.txt"
+    assert pins.read_text() == "six==1.16.0\n"  # the resolve's lockfile, honoured
     # The first-party library it requires exists on no index: its wheel travels with it.
     assert "Requires-Dist: greeting (==0.2.0)" in metadata
     manifest = json.loads((out / f"{WHEEL}.lakeflow.json").read_text())
@@ -175,3 +179,25 @@ def test_not_a_pants_repo_and_unknown_format_are_refused_before_pants_runs(tmp_p
     repo = copy_project("pants_repo", tmp_path)
     line = error_line(run_cli("build-wheel", str(repo), "--builder", "pants", "-o", "format=zip", env={}))
     assert "option 'format' of builder pants takes one of wheel, pex, not 'zip'" in line
+
+
+def test_requirement_the_lockfile_does_not_satisfy_is_one_line(pants_repo, tmp_path):
+    from lakeflow_pants_builder import lockfile
+
+    repo, _ = pants_repo
+    built = repo.parent / "out" / WHEEL
+    wheel = tmp_path / WHEEL  # the requirement moved on and nobody ran generate-lockfiles
+    with zipfile.ZipFile(built) as src, zipfile.ZipFile(wheel, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".dist-info/METADATA"):
+                data = data.replace(b"Requires-Dist: six\n", b"Requires-Dist: six>=1.17\n")
+            dst.writestr(info, data)
+    lock = repo / "3rdparty" / "python" / "default.lock"
+    assert lockfile.pins("python-default", lock, [built], {"greeting", "my-package"}) == "six==1.16.0\n"
+    with pytest.raises(lf.LakeflowError) as caught:
+        lockfile.pins("python-default", lock, [wheel], {"greeting", "my-package"})
+    assert str(caught.value) == (
+        "the Pants lockfile default.lock of resolve python-default is out of date; "
+        "run `pants generate-lockfiles --resolve=python-default`"
+    )

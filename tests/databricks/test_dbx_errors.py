@@ -85,9 +85,9 @@ def test_bad_options(
     assert "not other-pkg" in one_line_error(cli("create-job", "j", "other-pkg", remote, check=False))
     monkeypatch.setenv("SOME_SECRET", "value")
     message = one_line_error(
-        cli("create-job", "j", "dbx-task", remote, "-o", "serverless=true", "--env-var", "SOME_SECRET", check=False)
+        cli("create-job", "j", "dbx-task", remote, "-o", "queue=maybe", "--env-var", "SOME_SECRET", check=False)
     )
-    assert "--serverless cannot take --env-var" in message
+    assert "option 'queue' of target databricks takes true or false" in message
     # Refused before anything was stored or created.
     assert not [r for r in dbx.recorded() if "/secrets/" in r.path or r.path.endswith("/jobs/create")]
 
@@ -155,11 +155,6 @@ def test_cli_flags_are_the_target_options(
     wheel = str(dbx_project.path)
     assert "Unity Catalog volume" in one_line_error(cli("upload-wheel", wheel, "--volume", "/tmp/x", check=False))
     remote = lf.upload_wheel(dbx_project, target="databricks").path
-    monkeypatch.setenv("SOME_SECRET", "value")
-    message = one_line_error(
-        cli("create-job", "j", "dbx-task", remote, "--serverless", "--env-var", "SOME_SECRET", check=False)
-    )
-    assert "--serverless cannot take --env-var" in message
     job_id = cli(
         "create-job", "j", "dbx-task", remote, "--node-type", "m5d.xlarge", "--spark-version", "15.4.x-scala2.12"
     ).stdout.strip()

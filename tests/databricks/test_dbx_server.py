@@ -195,3 +195,38 @@ def timedelta_s(seconds: float):
     from datetime import timedelta
 
     return timedelta(seconds=seconds)
+
+
+def test_secret_scopes_have_per_scope_acls(dbx_root) -> None:
+    from databricks.sdk.errors import BadRequest
+    from databricks.sdk.service.workspace import AclPermission
+
+    with DatabricksServer(token=TOKEN, root=dbx_root, users={"dapi-other": "other@example.com"}) as server:
+        mine, theirs = client(server), client(server, token="dapi-other")
+        assert theirs.current_user.me().user_name == "other@example.com"
+        mine.secrets.create_scope("team")
+        mine.secrets.put_secret("team", "k", string_value="v")
+        assert [(a.principal, a.permission) for a in mine.secrets.list_acls("team")] == [(USER, AclPermission.MANAGE)]
+        with pytest.raises(PermissionDenied):  # the creator alone holds MANAGE
+            theirs.secrets.put_secret("team", "k2", string_value="v2")
+        with pytest.raises(PermissionDenied):
+            list(theirs.secrets.list_secrets("team"))
+        mine.secrets.put_acl("team", "other@example.com", AclPermission.READ)
+        assert [s.key for s in theirs.secrets.list_secrets("team")] == ["k"]
+        with pytest.raises(PermissionDenied):  # READ is not WRITE
+            theirs.secrets.put_secret("team", "k2", string_value="v2")
+        with pytest.raises(BadRequest):  # values are read by DBUtils on a cluster, never by a person
+            mine.secrets.get_secret("team", "k")
+        theirs.secrets.create_scope("theirs")
+        with pytest.raises(PermissionDenied):
+            mine.secrets.put_secret("theirs", "k", string_value="v")
+
+
+def test_volumes_have_no_implicit_parent_directories(w: WorkspaceClient) -> None:
+    from databricks.sdk.errors import NotFound
+
+    with pytest.raises(NotFound, match="parent directory"):
+        w.files.upload("/Volumes/main/default/vol/a/b/c.whl", io.BytesIO(b"x"), overwrite=True)
+    w.files.create_directory("/Volumes/main/default/vol/a/b")
+    w.files.upload("/Volumes/main/default/vol/a/b/c.whl", io.BytesIO(b"x"), overwrite=True)
+    assert [e.name for e in w.files.list_directory_contents("/Volumes/main/default/vol/a")] == ["b"]

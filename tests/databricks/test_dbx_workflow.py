@@ -149,7 +149,7 @@ def test_identical_upload_sends_nothing(dbx_env: dict, dbx_project: lf.Artifact,
     again = lf.upload_wheel(dbx_project.path, target="databricks")  # by path, through the manifest
     after = len([r for r in dbx.recorded() if r.path == "/api/2.0/workspace/import"])
     assert again == first.__class__(first.target, first.path, first.companions, 0)
-    assert before == 3 and after == before  # main, companion, shim; nothing the second time
+    assert before == 4 and after == before  # main, companion, shim, manifest; nothing the second time
 
 
 def test_volume_upload_and_run(dbx_env: dict, dbx_project: lf.Artifact) -> None:

@@ -22,8 +22,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .errors import ApiError, malformed
 from .jobs import Jobs
 from .runner import Runner
+from .scopes import Secrets
 from .uploads import files_api, import_file
-from .workspace import Secrets, Workspace
+from .workspace import Workspace
 
 USER = "lakeflow-test@example.com"
 
@@ -37,6 +38,7 @@ class Faults:
     p429: float = 0.0  # share answered 429 REQUEST_LIMIT_EXCEEDED with Retry-After
     retry_after: int = 1  # seconds, sent in Retry-After (the SDK honours integers only)
     p_drop_run_now: float = 0.0  # share of run-now calls committed and then left without a reply
+    drop_creates: int = 0  # how many of the next jobs/create calls are committed, then left without a reply
     paths: tuple[str, ...] = ("/api/",)  # prefixes the 503/429 faults apply to
     seed: int = 1234
     _rng: random.Random = field(init=False, repr=False)
@@ -68,10 +70,15 @@ class DatabricksServer:
         log_limit: int = 5 * 1024 * 1024,
         root: Path | None = None,
         oauth_clients: dict[str, str] | None = None,
+        users: dict[str, str] | None = None,
     ):
         from uv import find_uv_bin
 
         self.token = token
+        # Personal access tokens of further users (token -> user name): each request acts as the
+        # user its token belongs to, so ACLs (secret scopes) can be tested with several people.
+        self.users = {token: USER, **(users or {})}
+        self._caller = threading.local()
         # OAuth M2M (client id -> secret): when set, host metadata names an OIDC endpoint and the
         # service principals get short-lived bearer tokens from it (fact sheet §2, §13.1).
         self.oauth_clients = dict(oauth_clients or {})
@@ -81,7 +88,7 @@ class DatabricksServer:
         self._log_lock = threading.Lock()
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="dbx-server-")
         root = Path(root or self._tmp.name)
-        self.workspace = Workspace(USER)
+        self.workspace = Workspace(USER, *self.users.values())
         self.secrets = Secrets()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.app = self
@@ -92,6 +99,7 @@ class DatabricksServer:
             Runner(root, find_uv_bin(), task_timeout),
             self.host,
             USER,
+            caller=self.caller,
             workers=workers,
             execute=execute,
             log_limit=log_limit,
@@ -100,6 +108,17 @@ class DatabricksServer:
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="dbx-http", daemon=True
         )
         self._routes = self._route_table()
+
+    def caller(self) -> str:
+        """The user (or run-as identity, for a cluster token) of the request being handled."""
+        return getattr(self._caller, "user", USER)
+
+    def _secrets_get(self, query: dict, body: dict) -> dict:
+        # "This API can only be called from the DBUtils interface" (SDK get_secret; DOC-api-getsecret):
+        # a person's token is refused; a running task's token reads what its identity may READ.
+        if not getattr(self._caller, "on_cluster", False):
+            raise ApiError(400, "BAD_REQUEST", "Secrets can only be read from within a notebook or job (DBUtils).")
+        return self.secrets.get_secret(query.get("scope", ""), query.get("key", ""), self.caller())
 
     def start(self) -> DatabricksServer:
         self._thread.start()
@@ -132,22 +151,29 @@ class DatabricksServer:
         ws, sec, jobs = self.workspace, self.secrets, self.jobs
         return {
             ("GET", "/api/2.0/preview/scim/v2/Me"): lambda q, b: {
-                "id": "4242",
-                "userName": USER,
-                "displayName": "Lakeflow Test",
+                "id": str(4242 + sorted(set(self.users.values())).index(self.caller())),
+                "userName": self.caller(),
+                "displayName": self.caller().split("@")[0],
                 "active": True,
-                "emails": [{"value": USER, "primary": True}],
+                "emails": [{"value": self.caller(), "primary": True}],
             },
             ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
             ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
             ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),
+            ("GET", "/api/2.0/workspace/export"): lambda q, b: ws.export(
+                q.get("path"), q.get("direct_download") == "true"
+            ),
             ("POST", "/api/2.0/workspace/delete"): lambda q, b: ws.delete(b.get("path"), bool(b.get("recursive"))),
-            ("POST", "/api/2.0/secrets/scopes/create"): lambda q, b: sec.create_scope(b),
+            ("POST", "/api/2.0/secrets/scopes/create"): lambda q, b: sec.create_scope(b, self.caller()),
+            ("POST", "/api/2.0/secrets/scopes/delete"): lambda q, b: sec.delete_scope(b, self.caller()),
             ("GET", "/api/2.0/secrets/scopes/list"): lambda q, b: sec.list_scopes(),
-            ("POST", "/api/2.0/secrets/put"): lambda q, b: sec.put(b),
-            ("GET", "/api/2.0/secrets/list"): lambda q, b: sec.list_secrets(q.get("scope", "")),
-            ("POST", "/api/2.0/secrets/delete"): lambda q, b: sec.delete_secret(b),
-            ("GET", "/api/2.0/secrets/get"): _secrets_get,
+            ("POST", "/api/2.0/secrets/put"): lambda q, b: sec.put(b, self.caller()),
+            ("GET", "/api/2.0/secrets/list"): lambda q, b: sec.list_secrets(q.get("scope", ""), self.caller()),
+            ("POST", "/api/2.0/secrets/delete"): lambda q, b: sec.delete_secret(b, self.caller()),
+            ("POST", "/api/2.0/secrets/acls/put"): lambda q, b: sec.put_acl(b, self.caller()),
+            ("GET", "/api/2.0/secrets/acls/list"): lambda q, b: sec.list_acls(q.get("scope", ""), self.caller()),
+            ("POST", "/api/2.0/secrets/acls/delete"): lambda q, b: sec.delete_acl(b, self.caller()),
+            ("GET", "/api/2.0/secrets/get"): self._secrets_get,
             ("POST", "/api/2.2/jobs/create"): lambda q, b: jobs.create(b),
             ("GET", "/api/2.2/jobs/get"): lambda q, b: jobs.get(q),
             ("GET", "/api/2.2/jobs/list"): lambda q, b: jobs.list(q),
@@ -178,7 +204,16 @@ class DatabricksServer:
         auth = req.headers.get("Authorization")
         if not auth:
             return req.reply(rec, 401, {"error_code": "UNAUTHENTICATED", "message": "No authentication provided."})
-        if auth != f"Bearer {self.token}" and auth.removeprefix("Bearer ") not in self._issued:
+        bearer = auth.removeprefix("Bearer ")
+        cluster_identity = self.jobs.cluster_tokens.get(bearer)
+        if bearer in self.users:
+            self._caller.user, self._caller.on_cluster = self.users[bearer], False
+        elif bearer in self._issued:
+            self._caller.user, self._caller.on_cluster = USER, False
+        elif cluster_identity is not None:
+            # A running task's own token, as the runtime gives DBUtils (see jobs.cluster_tokens).
+            self._caller.user, self._caller.on_cluster = cluster_identity, True
+        else:
             return req.reply(rec, 403, {"error_code": 403, "message": "Invalid access token."})
         faults = self.faults
         if faults.latency:
@@ -207,8 +242,12 @@ class DatabricksServer:
             result = self._dispatch(method, path, query, raw, req.headers.get("Content-Type") or "")
         except ApiError as err:
             return req.reply(rec, err.status, err.body(), err.headers)
+        if path == "/api/2.2/jobs/create" and faults.drop_creates > 0:
+            faults.drop_creates -= 1
+            rec.status = -1
+            return req.drop()
         if path == "/api/2.2/jobs/run-now" and faults.roll(faults.p_drop_run_now):
-            # Commit then drop: the run exists, the client sees a dropped connection.
+            # Commit then drop: the run or job exists, the client sees a dropped connection.
             rec.status = -1
             return req.drop()
         if isinstance(result, tuple):  # raw bytes reply (Files API download / HEAD)
@@ -265,10 +304,6 @@ class DatabricksServer:
             if not isinstance(body, dict):
                 raise malformed("The request body must be a JSON object.")
         return route(query, body)
-
-
-def _secrets_get(query: dict, body: dict):
-    raise ApiError(400, "BAD_REQUEST", "Secrets can only be read from within a notebook or job (DBUtils).")
 
 
 class _Server(ThreadingHTTPServer):

@@ -7,8 +7,10 @@ install the wheels, run the entry point, and record the outcome (fact sheet §13
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
+from .pythons import install_problem, python_of
 from .runner import InstallError, kill
 from .runs import Run
 
@@ -18,8 +20,9 @@ DYNAMIC_REF = re.compile(r"\{\{\s*(job\.run_id|job\.id|task\.run_id|task\.name)\
 
 class RunExecution:
     def _execute_run(self, run: Run) -> None:
+        token = "dkea" + secrets.token_hex(16)
         try:
-            self._execute_inner(run)
+            self._execute_inner(run, token)
         except Exception as exc:  # a bug here must fail the run, not hang it
             with self._lock:
                 if run.active:
@@ -31,9 +34,10 @@ class RunExecution:
                         f"Test server: {exc!r}",
                     )
         finally:
+            self.cluster_tokens.pop(token, None)
             self._promote(run.job_id)
 
-    def _execute_inner(self, run: Run) -> None:
+    def _execute_inner(self, run: Run, token: str) -> None:
         with self._lock:
             if run.cancel_requested or self._closed:
                 return self._canceled(run)
@@ -47,7 +51,24 @@ class RunExecution:
                     "CLIENT_ERROR",
                     f"Library installation failed: The library file does not exist: {missing}",
                 )
+        python = python_of(run.task)
+        problems = [p for name, data in wheels.items() if (p := install_problem(name, data, python or "0"))]
+        if python is None or problems:
+            with self._lock:
+                return run.finish(
+                    "INTERNAL_ERROR",
+                    "FAILED",
+                    "LIBRARY_INSTALLATION_ERROR",
+                    "CLIENT_ERROR",
+                    "Library installation failed: "
+                    + (problems[0] if python else "unknown runtime or environment version"),
+                )
         env, bad_ref = self._cluster_env(run.task)
+        # What the runtime gives DBUtils: this task's own credentials, acting as the run-as
+        # identity, for `secrets/get` (a stand-in for the cluster's native dbutils).
+        identity = run.task.get("_run_as") or self._user
+        self.cluster_tokens[token] = identity
+        env.update(DATABRICKS_HOST=self.host, DATABRICKS_TOKEN=token)
         if bad_ref:
             with self._lock:
                 return run.finish(
@@ -113,7 +134,9 @@ class RunExecution:
 
     def _libraries(self, task: dict) -> tuple[dict[str, bytes], list[str], str | None]:
         paths = [lib["whl"] for lib in task.get("libraries") or [] if "whl" in lib]
-        pip_lines: list[str] = []
+        # A pypi library is a requirement for the index, with an optional exact version
+        # (compute.py PythonPyPiLibrary.package); the cluster installs it with the wheels.
+        pip_lines = [lib["pypi"]["package"] for lib in task.get("libraries") or [] if "pypi" in lib]
         for dep in task.get("_dependencies") or []:
             (paths if dep.startswith(("/Workspace/", "/Volumes/")) else pip_lines).append(dep)
         wheels: dict[str, bytes] = {}
@@ -130,11 +153,12 @@ class RunExecution:
             "DATABRICKS_RUNTIME_VERSION": str(cluster.get("spark_version", "client.1")).split(".x")[0],
             "DB_IS_JOB_CLUSTER": "TRUE",
         }
+        identity = task.get("_run_as") or self._user
         for name, value in (cluster.get("spark_env_vars") or {}).items():
             for scope, key in SECRET_REF.findall(value):
-                if self._secrets.resolve(scope, key) is None:
+                if self._secrets.resolve(scope, key, identity) is None:
                     return {}, f"{scope}/{key}"
-            env[name] = SECRET_REF.sub(lambda m: self._secrets.resolve(m[1], m[2]) or "", value)
+            env[name] = SECRET_REF.sub(lambda m: self._secrets.resolve(m[1], m[2], identity) or "", value)
         return env, None
 
     def _resolve(self, param: str, run: Run) -> str:

@@ -16,8 +16,9 @@ from .errors import ApiError, invalid, job_missing, require_int, run_missing
 from .execution import RunExecution
 from .runner import Runner, kill
 from .runs import Run, now_ms
+from .scopes import Secrets
 from .validate import validate_settings
-from .workspace import Secrets, Workspace
+from .workspace import Workspace
 
 MAX_LOG = 5 * 1024 * 1024
 
@@ -33,6 +34,7 @@ class Jobs(RunExecution):
         workers: int,
         execute: bool,
         log_limit: int = MAX_LOG,
+        caller=None,
     ):
         self._ws, self._secrets, self._runner = workspace, secrets, runner
         self.host, self._user, self._execute, self._log_limit = host, user, execute, log_limit
@@ -43,6 +45,9 @@ class Jobs(RunExecution):
         self._tokens: dict[str, int] = {}
         self._procs: dict[int, object] = {}
         self._ids = iter(range(1_000_001, 10**12))
+        self._caller = caller or (lambda: user)
+        # token -> run-as identity, for each running task: what the runtime gives DBUtils.
+        self.cluster_tokens: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dbx-cluster")
         self._closed = False
 
@@ -54,8 +59,8 @@ class Jobs(RunExecution):
             self._jobs[job_id] = {
                 "job_id": job_id,
                 "created_time": now_ms(),
-                "creator_user_name": self._user,
-                "run_as_user_name": self._user,
+                "creator_user_name": self._caller(),
+                "run_as_user_name": self._caller(),
                 "settings": settings,
             }
         return {"job_id": job_id}
@@ -120,9 +125,16 @@ class Jobs(RunExecution):
                 return {"run_id": self._tokens[token], "number_in_job": self._tokens[token]}
             settings = job["settings"]
             task = dict(settings["tasks"][0])
+            # Runs act as the job's run-as identity, by default its creator (DOC-jobrunas; RW-22).
+            run_as = settings.get("run_as") or {}
+            task["_run_as"] = (
+                run_as.get("user_name") or run_as.get("service_principal_name") or job["creator_user_name"]
+            )
             if "environment_key" in task:  # serverless: the run installs its environment's dependencies
                 envs = {e["environment_key"]: e for e in settings.get("environments") or []}
-                task["_dependencies"] = list(envs[task["environment_key"]].get("spec", {}).get("dependencies") or [])
+                spec = envs[task["environment_key"]].get("spec", {})
+                task["_dependencies"] = list(spec.get("dependencies") or [])
+                task["_environment_version"] = str(spec.get("environment_version") or spec.get("client") or "")
             run = Run(
                 run_id=next(self._ids),
                 task_run_id=next(self._ids),

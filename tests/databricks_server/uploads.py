@@ -16,16 +16,16 @@ def import_file(ws: Workspace, raw: bytes, ctype: str) -> dict:
         fields = _multipart(raw, ctype)
         content = fields.get("content", b"")
         text = {k: v.decode() for k, v in fields.items() if k != "content"}
-        via_json = False
+        json_size = None
     else:
         try:
             text = json.loads(raw or b"{}")
             content = base64.b64decode(text.get("content") or "")
         except ValueError as exc:
             raise malformed(f"Invalid request body: {exc}") from exc
-        via_json = True
+        json_size = len(text.get("content") or "")
     overwrite = str(text.get("overwrite", "false")).lower() == "true"
-    ws.import_file(text.get("path"), content, text.get("format"), text.get("language"), overwrite, via_json)
+    ws.import_file(text.get("path"), content, text.get("format"), text.get("language"), overwrite, json_size)
     return {}
 
 

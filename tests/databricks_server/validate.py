@@ -116,6 +116,10 @@ def _validate_task(task: dict, environments: dict) -> None:
     if not isinstance(env_vars, dict) or not all(isinstance(v, str) for v in env_vars.values()):
         raise invalid("spark_env_vars must map names to strings.")
     for lib in task.get("libraries") or []:
+        pypi = lib.get("pypi") if isinstance(lib, dict) else None
+        if pypi is not None and (not isinstance(pypi, dict) or not isinstance(pypi.get("package"), str)):
+            # compute.py PythonPyPiLibrary: `package` is required.
+            raise invalid(f"Library {lib!r}: pypi.package is required.")
         whl = lib.get("whl") if isinstance(lib, dict) else None
         if whl is not None and not str(whl).startswith(LIBRARY_PREFIXES):
             raise invalid(f"Library path {whl} must be a Workspace, Volumes or cloud storage path.")

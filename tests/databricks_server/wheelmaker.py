@@ -14,6 +14,8 @@ def make_wheel(
     files: dict[str, str],
     entry_points: dict[str, str],
     requires: tuple[str, ...] = (),
+    requires_python: str | None = None,
+    tag: str = "py3-none-any",
 ) -> tuple[str, bytes]:
     """Returns (filename, bytes) of a pure-Python wheel; entry_points go to console_scripts."""
     dist = name.replace("-", "_")
@@ -21,9 +23,11 @@ def make_wheel(
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {r}\n" for r in requires
     )
+    if requires_python:
+        meta += f"Requires-Python: {requires_python}\n"
     contents = dict(files)
     contents[f"{info}/METADATA"] = meta
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: wheelmaker\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: wheelmaker\nRoot-Is-Purelib: true\nTag: {tag}\n"
     contents[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
         f"{k} = {v}\n" for k, v in entry_points.items()
     )
@@ -37,4 +41,4 @@ def make_wheel(
             record.append(f"{path},sha256={digest},{len(data)}")
         record.append(f"{info}/RECORD,,")
         zf.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
-    return f"{dist}-{version}-py3-none-any.whl", buf.getvalue()
+    return f"{dist}-{version}-{tag}.whl", buf.getvalue()

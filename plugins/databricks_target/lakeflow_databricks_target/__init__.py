@@ -29,6 +29,7 @@ from lakeflow_host import (
 
 # Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
 convert = lazy_module("lakeflow_databricks_target.convert")
+_create = lazy_module("lakeflow_databricks_target.create")
 jobspec = lazy_module("lakeflow_databricks_target.jobspec")
 upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
@@ -86,33 +87,31 @@ def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"
         )
     user = upload.home(client).removeprefix("/Users/")
-    # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
-    jobspec.job_settings(spec, libraries, {}, client.config.host, user, options)
-    refs = jobspec.store_env(client, spec, options)
-    settings = jobspec.job_settings(spec, libraries, refs, client.config.host, user, options)
-    with _client.api_errors(f"create job {spec.name}"):
-        job_id = client.jobs.create(**jobspec.typed(settings)).job_id
+    job_id = _create.create(client, spec, libraries, user, options)
+    with _client.api_errors(f"get job {spec.name}"):
         job = client.jobs.get(job_id)
-    _remember_lakeflow_job(client, job_id)
+    _remember_lakeflow_job(client, job)
     return convert.to_job(job, client.config.host)
 
 
-_lakeflow_jobs: set[tuple[int, int]] = set()
+# (client, job id) -> the job's shim parameters, which every run-now repeats.
+_lakeflow_jobs: dict[tuple[int, int], tuple[str, ...]] = {}
 _jobs_lock = threading.Lock()
 
 
-def _remember_lakeflow_job(client, job_id: int) -> None:
+def _remember_lakeflow_job(client, job) -> None:
     with _jobs_lock:
-        _lakeflow_jobs.add((id(client), job_id))
+        _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
 
 
-def _check_lakeflow_job(client, job_id: int) -> None:
+def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
     """Refuse to trigger a job lakeflow did not create: its task is not the run shim, so the
     encoded arguments would reach someone else's code. Checked once per job and process (a
-    fan-out's threads wait for the first check); a job created in this process is known."""
+    fan-out's threads wait for the first check); a job created in this process is known.
+    Returns the job's shim parameters."""
     with _jobs_lock:
         if (id(client), job_id) in _lakeflow_jobs:
-            return
+            return _lakeflow_jobs[(id(client), job_id)]
         with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
@@ -120,7 +119,8 @@ def _check_lakeflow_job(client, job_id: int) -> None:
                 f"job {job_id} was not created by lakeflow (no created_by=lakeflow tag); create one with "
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
-        _lakeflow_jobs.add((id(client), job_id))
+        lead = _lakeflow_jobs[(id(client), job_id)] = convert.shim_params(job)
+        return lead
 
 
 @hookimpl
@@ -129,7 +129,7 @@ def get_job(job_id: str, options: Mapping[str, Any]) -> Job:
     with _client.api_errors(f"get job {job_id}"):
         job = client.jobs.get(_number(job_id, "job"))
     if convert.is_lakeflow_job(job):
-        _remember_lakeflow_job(client, job.job_id)
+        _remember_lakeflow_job(client, job)
     return convert.to_job(job, client.config.host)
 
 
@@ -145,9 +145,9 @@ def list_jobs(options: Mapping[str, Any]) -> list[Job]:
 @hookimpl
 def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run:
     number = _number(job_id, "job")
-    params = shim.encode_args(tuple(args))
+    shim.encode_args(tuple(args))  # too long: refused before any request
     client = _client.workspace_client(options)
-    _check_lakeflow_job(client, number)
+    params = shim.encode_args(tuple(args), _check_lakeflow_job(client, number))
     # One token per call: the SDK retries a POST whose connection dropped, and Databricks
     # returns the same run for a repeated token instead of starting a second one.
     token = uuid.uuid4().hex

@@ -10,12 +10,11 @@ import contextlib
 import logging
 import os
 import re
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from lakeflow_databricks_target import transport
 from lakeflow_databricks_target.config import config_file
 from lakeflow_host import LakeflowError, NotFoundError
 
@@ -24,7 +23,6 @@ from lakeflow_host import LakeflowError, NotFoundError
 PROBE_BUDGET_S = 3
 #: Retry budget for real calls: long enough to ride out 429/503 bursts, bounded all the same.
 RETRY_BUDGET_S = 120
-CONNECT_TIMEOUT_S = 5
 HTTP_TIMEOUT_S = 60
 #: Connections kept per host: above the host's fan-out of 16 concurrent triggers.
 POOL_SIZE = 64
@@ -51,7 +49,12 @@ def _quiet_sdk_logging() -> None:
 
 def _key(options: Mapping[str, str]) -> tuple:
     names = sorted(k for k in os.environ if k.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")))
-    return (options.get("profile"), tuple((k, os.environ[k]) for k in names), str(config_file()))
+    return (
+        options.get("profile"),
+        transport.response_timeout(options),
+        tuple((k, os.environ[k]) for k in names),
+        str(config_file()),
+    )
 
 
 def workspace_client(options: Mapping[str, str]) -> Any:
@@ -70,20 +73,85 @@ def _make_client(options: Mapping[str, str]) -> Any:
     from databricks.sdk.core import Config
 
     profile = options.get("profile") or None
+    bound = transport.response_timeout(options)
+    if profile:
+        _check_profile_conflict(profile)
+    try:
+        offline = _OfflineConfig(profile=profile)
+    except ValueError as exc:
+        raise LakeflowError(_config_problem(str(exc), profile)) from None
+    host = offline.host
+    if not host:
+        raise LakeflowError(_config_problem("cannot configure default credentials", profile))
+    # Before the SDK's own first request (host metadata, in Config()), which would wait up to
+    # http_timeout_seconds on a workspace that accepts connections but never answers.
+    transport.probe(host, bound, verify=not offline.skip_verify)
     try:
         cfg = Config(profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S)
     except ValueError as exc:
         raise LakeflowError(_config_problem(str(exc), profile)) from None
-    _check_reachable(cfg.host)
     cfg.retry_timeout_seconds = RETRY_BUDGET_S
     cfg.max_connection_pools = cfg.max_connection_pools or POOL_SIZE
     cfg.max_connections_per_pool = cfg.max_connections_per_pool or POOL_SIZE
     client = WorkspaceClient(config=cfg)
-    _widen_http_pool(client)
+    session = _widen_http_pool(client)
+    if session is not None:
+        transport.install(session, cfg.host, bound)
     return client
 
 
-def _widen_http_pool(client: Any) -> None:
+def _offline_config_class() -> type:
+    from databricks.sdk.core import Config
+
+    Config.attributes()  # cached on Config; computed on a subclass it would find no attributes
+
+    class OfflineConfig(Config):
+        """Resolves host and profile like Config (kwargs > env > profile file), without a request:
+        no host-metadata probe, no credential exchange. databricks-sdk is pinned to 0.162."""
+
+        def _resolve_host_metadata(self) -> None:
+            pass
+
+        def init_auth(self) -> None:
+            pass
+
+        def _validate(self) -> None:
+            pass
+
+        def _init_product(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return OfflineConfig
+
+
+def _OfflineConfig(**kwargs: Any) -> Any:  # noqa: N802 - reads like the class it builds
+    return _offline_config_class()(**kwargs)
+
+
+def _check_profile_conflict(profile: str) -> None:
+    """The SDK takes a value from the environment before the profile file (SDK config.py
+    `_load_from_env`, then `_known_file_config_loader`, which never overrides a set value; fact sheet
+    RW-38): with DATABRICKS_HOST set, `--profile prod` would quietly run on the environment's
+    workspace. Refuse instead of guessing which one the user meant."""
+    from databricks.sdk.core import Config
+
+    ignored = ("DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CONFIG_FILE")
+    clashing = sorted(
+        a.env
+        for a in Config.attributes()
+        if a.env
+        and a.env not in ignored
+        and os.environ.get(a.env)
+        and (a.auth is not None or a.name in ("host", "account_id", "workspace_id", "auth_type"))
+    )
+    if clashing:
+        raise LakeflowError(
+            f"--profile {profile} conflicts with {', '.join(clashing)} set in the environment, which the "
+            f"Databricks SDK would use instead of the profile; unset {' and '.join(clashing)}, or drop --profile"
+        )
+
+
+def _widen_http_pool(client: Any) -> Any:
     """The SDK sizes its connection pool for https only; a plain-http host (a proxy, a test server)
     gets requests' default of 10, and a wider fan-out then reconnects and logs "Connection pool is
     full" warnings. Give http the same pool; skipped quietly if the SDK's internals move."""
@@ -92,6 +160,8 @@ def _widen_http_pool(client: Any) -> None:
     session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
     if isinstance(session, requests.Session):
         session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE))
+        return session
+    return None
 
 
 def _config_problem(message: str, profile: str | None) -> str:
@@ -108,23 +178,6 @@ def _config_problem(message: str, profile: str | None) -> str:
             f"--profile NAME for a profile in {config_file()} (or set DATABRICKS_CONFIG_PROFILE)"
         )
     return f"Databricks configuration problem: {first.split('. Config:')[0]}"
-
-
-def _check_reachable(host: str | None) -> None:
-    """Fail in seconds, not after the SDK's multi-minute retry loop, when the host is unreachable."""
-    if not host:
-        raise LakeflowError("no Databricks host configured: set DATABRICKS_HOST or pass --profile NAME")
-    parts = urlsplit(host)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise LakeflowError(
-            f"cannot reach Databricks workspace {host} ({reason}); check DATABRICKS_HOST or the "
-            "profile's host, and your network or VPN"
-        ) from None
 
 
 @contextlib.contextmanager

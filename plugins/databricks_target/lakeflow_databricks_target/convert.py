@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakeflow_databricks_target.shim import decode_params
+from lakeflow_databricks_target.secrets import parse_param
+from lakeflow_databricks_target.shim import OWN_PREFIX, RUN_ID_PARAM, decode_params
 from lakeflow_host import Job, Run, RunState
 
 TARGET = "databricks"
@@ -74,9 +75,14 @@ def to_job(job: Any, host: str) -> Job:
     task = settings.tasks[0] if settings.tasks else None
     cluster = task.new_cluster if task else None
     env_names: tuple[str, ...] = ()
+    for param in shim_params(job):
+        stored = parse_param(param)
+        if stored is not None:
+            env_names = tuple(sorted(stored.keys))
     max_workers = int(tags.get(TAG_MAX_WORKERS, "1") or 1)
     if cluster is not None:
-        env_names = tuple(sorted((cluster.spark_env_vars or {}).keys()))
+        # Jobs made before the run shim read the values kept {{secrets/...}} references here.
+        env_names = env_names or tuple(sorted((cluster.spark_env_vars or {}).keys()))
         if cluster.autoscale is not None and cluster.autoscale.max_workers:
             max_workers = cluster.autoscale.max_workers
     libraries = [lib.whl for lib in (task.libraries or []) if lib.whl] if task else []
@@ -99,6 +105,14 @@ def to_job(job: Any, host: str) -> Job:
         url=f"{host}/#job/{job.job_id}",
         created_time=job.created_time / 1000 if job.created_time else None,
     )
+
+
+def shim_params(job: Any) -> tuple[str, ...]:
+    """The leading task parameters that belong to the run shim (run id, env-var scope)."""
+    task = job.settings.tasks[0] if job.settings and job.settings.tasks else None
+    wheel = task.python_wheel_task if task else None
+    params = [p for p in (wheel.parameters or []) if p.startswith(OWN_PREFIX)] if wheel else []
+    return tuple(params) or (RUN_ID_PARAM,)
 
 
 def norm(name: str) -> str:

@@ -1,13 +1,10 @@
-"""The settings of a lakeflow job on Databricks, and the secret scope holding its env vars."""
+"""The settings of a lakeflow job on Databricks (the --env-var values live in secrets.py)."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target.client import api_errors
 from lakeflow_databricks_target.convert import TAG_CREATED_BY, TAG_MAX_WORKERS, TAG_PACKAGE
 from lakeflow_databricks_target.shim import RUN_ID_PARAM, SHIM_DIST, SHIM_ENTRY_POINT
 from lakeflow_host import JobSpec, LakeflowError
@@ -17,23 +14,17 @@ TASK_KEY = "lakeflow_task"
 DEFAULT_SPARK_VERSION = "15.4.x-scala2.12"
 #: Databricks allows at most 1000; its default of 1 silently SKIPS every concurrent run-now.
 DEFAULT_MAX_CONCURRENT_RUNS = 1000
-DEFAULT_SECRET_SCOPE = "lakeflow"
-DEFAULT_ENVIRONMENT_VERSION = "2"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+#: Serverless environment 4: Python 3.12.3, released 2025-08-13, each version supported for three
+#: years (Databricks docs, serverless environment versions; fact sheet RW-15). 2 is Python 3.11 and
+#: the oldest one in use; 5 (2026-02-25) is newer, but 4 is current and supported longer than 3.
+#: compat.py falls back to 3 or 2 for wheels that need another Python.
+DEFAULT_ENVIRONMENT_VERSION = "4"
 
 
 def flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A declared bool option: the host has already converted it."""
     value = options.get(key)
-    if isinstance(value, bool):  # declared options arrive converted
-        return value
-    if value is None or value == "":
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise LakeflowError(f"-o {key}={value} is not a yes/no value; use -o {key}=true or -o {key}=false")
+    return default if value is None else bool(value)
 
 
 def default_node_type(host: str) -> str:
@@ -45,39 +36,10 @@ def default_node_type(host: str) -> str:
     return "m5d.large"
 
 
-def store_env(client: Any, spec: JobSpec, options: Mapping[str, str]) -> dict[str, str]:
-    """Put each env value in a secret scope; return {NAME: "{{secrets/scope/key}}"} references.
-
-    Job settings are readable by anyone with CAN VIEW on the job, so values never go there.
-    Keys are random per job: nothing derived from a value (not even a hash) leaves this machine
-    except through the secrets API.
-    """
-    if not spec.env:
-        return {}
-    from databricks.sdk.errors import ResourceAlreadyExists
-
-    scope = options.get("secret_scope") or DEFAULT_SECRET_SCOPE
-    if not re.match(r"^[A-Za-z0-9_.\-]{1,128}$", scope):
-        raise LakeflowError(f"-o secret_scope={scope} is not a valid scope name; use letters, digits, - _ and .")
-    with api_errors(f"create secret scope {scope}"):
-        try:
-            client.secrets.create_scope(scope)
-        except ResourceAlreadyExists:
-            pass
-    prefix = "job-" + uuid.uuid4().hex[:12]
-    refs = {}
-    for name, value in sorted(spec.env.items()):
-        key = f"{prefix}-{name}"
-        with api_errors(f"store --env-var {name} in secret scope {scope}"):
-            client.secrets.put_secret(scope, key, string_value=value)
-        refs[name] = "{{secrets/" + scope + "/" + key + "}}"
-    return refs
-
-
 def job_settings(
     spec: JobSpec,
     libraries: list[str],
-    env_refs: dict[str, str],
+    env_param: str | None,
     host: str,
     user: str,
     options: Mapping[str, str],
@@ -92,7 +54,8 @@ def job_settings(
         "python_wheel_task": {
             "package_name": SHIM_DIST,
             "entry_point": SHIM_ENTRY_POINT,
-            "parameters": [RUN_ID_PARAM],
+            # The shim's own parameters; each run-now repeats them before the user's arguments.
+            "parameters": [RUN_ID_PARAM, *([env_param] if env_param else [])],
         },
         "max_retries": 0,  # a retried task would start a second copy with the same arguments
     }
@@ -109,12 +72,6 @@ def job_settings(
         "tasks": [task],
     }
     if serverless:
-        if spec.env:
-            raise LakeflowError(
-                "--serverless cannot take --env-var: serverless jobs have no secret-backed environment "
-                "variables, and plain values would be readable in the job's settings; drop --serverless or "
-                "read the secret in your task (dbutils.secrets.get)"
-            )
         task["environment_key"] = "lakeflow"
         settings["environments"] = [
             {
@@ -135,8 +92,6 @@ def job_settings(
     }
     if cluster["data_security_mode"] == "SINGLE_USER":
         cluster["single_user_name"] = user
-    if env_refs:
-        cluster["spark_env_vars"] = env_refs
     task["new_cluster"] = cluster
     task["libraries"] = [{"whl": path} for path in libraries]
     return settings

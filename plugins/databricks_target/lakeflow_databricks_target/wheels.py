@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakeflow_databricks_target.pins import REQUIREMENTS
 from lakeflow_databricks_target.shim import shim_wheel, zip_wheel
 from lakeflow_host import LakeflowError
 
@@ -34,7 +35,9 @@ class Bundle:
     shim: str
 
 
-def bundle(main: Path, companions: tuple[Path, ...], package: str) -> Bundle:
+def bundle(main: Path, companions: tuple[Path, ...], package: str, requirements: Path | None = None) -> Bundle:
+    """``requirements``, the pins from uv.lock, travel as ``requirements.txt`` and are part of the
+    digest: a changed pin gives a new directory."""
     shim_name, shim_bytes = shim_wheel(package)
     outer = hashlib.sha256(f"lakeflow-layout {LAYOUT_VERSION}\0{shim_name}\0".encode())
     files = []
@@ -43,6 +46,10 @@ def bundle(main: Path, companions: tuple[Path, ...], package: str) -> Bundle:
         files.append((name, data))
         outer.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     files.append((shim_name, shim_bytes))
+    if requirements is not None:
+        data = requirements.read_bytes()
+        files.append((REQUIREMENTS, data))
+        outer.update(REQUIREMENTS.encode() + b"\0" + hashlib.sha256(data).digest())
     return Bundle(
         outer.hexdigest()[:20],
         tuple(files),

@@ -55,6 +55,7 @@ def create_job(spec: JobSpec) -> Job:
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
+        envs.check_python(main)
         envs.prepare_env(root, main, companions)  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
     db = store.connect(root)

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, file_sha256, 
 
 ENTRY_POINT = "lakeflow-task"
 _COMPLETE = ".lakeflow-complete"
+#: The artifact's pins from uv.lock, stored under one name in each artifact folder.
+REQUIREMENTS = "requirements.txt"
 
 # Runs the main wheel's own `lakeflow-task` entry point, the way Databricks' python_wheel_task
 # does: its `module:function` is read from that wheel (see `task_entry_point`), so a companion
@@ -52,18 +55,21 @@ def _locked(path: Path) -> Iterator[None]:
 
 def upload(root: Path, artifact: Artifact) -> RemoteArtifact:
     """Copy the artifact's files into the store unless the same set is there already."""
-    files = artifact.files
+    # The pins are part of the set's identity: a changed pin gives a new folder, and a new venv.
+    files = [(path, path.name) for path in (artifact.path, *artifact.companions)]
+    if artifact.requirements is not None:
+        files.append((artifact.requirements, REQUIREMENTS))
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.name}\0{file_sha256(path)}\0".encode())
+    for path, name in files:
+        digest.update(f"{name}\0{file_sha256(path)}\0".encode())
     folder = root / "artifacts" / digest.hexdigest()[:24]
     copied = 0
     if not (folder / _COMPLETE).exists():
         with _locked(root / "locks" / f"artifact-{folder.name}.lock"):
             if not (folder / _COMPLETE).exists():
                 folder.mkdir(parents=True, exist_ok=True)
-                for path in files:
-                    shutil.copyfile(path, folder / path.name)
+                for path, name in files:
+                    shutil.copyfile(path, folder / name)
                     copied += path.stat().st_size
                 (folder / _COMPLETE).touch()
     return RemoteArtifact(
@@ -141,8 +147,19 @@ def prepare_env(root: Path, main: Path, companions: list[Path]) -> Path:
         steps = [
             [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
             # Every wheel of the set is named explicitly, so a path dependency is satisfied by
-            # its uploaded wheel and never looked up on an index.
-            [uv, "pip", "install", "--quiet", "--python", str(_venv_python(venv)), str(main), *map(str, companions)],
+            # its uploaded wheel and never looked up on an index; the pins, when the project
+            # locked them, fix every other version.
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(_venv_python(venv)),
+                *_pins_args(main),
+                str(main),
+                *map(str, companions),
+            ],
         ]
         for command in steps:
             proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -151,6 +168,36 @@ def prepare_env(root: Path, main: Path, companions: list[Path]) -> Path:
                 raise LakeflowError(f"creating the job's environment failed: {tail}")
         (venv / _COMPLETE).touch()
     return venv
+
+
+def _pins_args(main: Path) -> list[str]:
+    pins = main.parent / REQUIREMENTS
+    return ["-r", str(pins)] if pins.is_file() else []
+
+
+def check_python(main: Path) -> None:
+    """The wheel's Requires-Python must admit the interpreter job venvs are made with."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # packaging comes with hatchling
+
+    with zipfile.ZipFile(main) as wheel:
+        names = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = wheel.read(names[0]).decode("utf-8", "replace") if names else ""
+    wanted = next(
+        (line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Python:")), ""
+    )
+    if not wanted:
+        return
+    try:
+        spec = SpecifierSet(wanted)
+    except InvalidSpecifier:
+        return  # the installer will say what is wrong with it
+    found = platform.python_version()
+    if not spec.contains(found, prereleases=True):
+        raise LakeflowError(
+            f"{main.name} requires Python {wanted}, but the local target makes job environments with Python "
+            f"{found} ({sys.executable}); install lakeflow with a Python that satisfies it "
+            "(`uv tool install --python <version> lakeflow-host`) or widen requires-python in pyproject.toml"
+        )
 
 
 def command(root: Path, kind: str, package: str, artifact: str) -> list[str]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # Every lakeflow command loads this plugin; only a Pants build should pay for these.
 pants = lazy_module("lakeflow_pants_builder.pants")
 targets = lazy_module("lakeflow_pants_builder.targets")
+lockfile = lazy_module("lakeflow_pants_builder.lockfile")
 
 NAME = "pants"
 STATE = ".lakeflow-pants.json"
@@ -68,6 +69,8 @@ def build_artifact(project_dir: Path, output_dir: Path | None, options: Mapping[
     state = _load_state(state_file)
     build = _build_pex if fmt == "pex" else _build_wheel
     artifact = build(pants_cmd, root, found, scope, options.get("target"), state, state_file)
+    if artifact.kind == "wheel":
+        artifact = _with_pins(artifact, config, root, found)
     return _copy_to(artifact, output_dir) if output_dir else artifact
 
 
@@ -81,7 +84,32 @@ def _copy_to(artifact: Artifact, output_dir: Path) -> Artifact:
             shutil.copyfile(path, tmp)
             os.replace(tmp, dest)
         copies.append(dest)
-    return dataclasses.replace(artifact, path=copies[0], companions=tuple(copies[1:]))
+    count = 1 + len(artifact.companions)
+    return dataclasses.replace(
+        artifact,
+        path=copies[0],
+        companions=tuple(copies[1:count]),
+        requirements=copies[count] if artifact.requirements else None,
+    )
+
+
+def _with_pins(artifact: Artifact, config: Mapping[str, Any], root: Path, found: list[Target]) -> Artifact:
+    """The artifact with the resolve lockfile's pins beside its wheel, when the repo uses resolves."""
+    located = lockfile.resolve_lockfile(config, root)
+    if located is None:
+        print(
+            f"lakeflow: {root} uses no Pants resolve lockfile, so {artifact.package}'s dependencies are resolved "
+            "at job creation (set [python] enable_resolves = true and run `pants generate-lockfiles` to pin them)",
+            file=sys.stderr,
+        )
+        return artifact
+    first_party = set(targets.dist_by_name(found))
+    text = lockfile.pins(located[0], located[1], artifact.files, first_party)
+    path = artifact.path.with_name(artifact.path.name + ".requirements.txt")
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+        artifact = dataclasses.replace(artifact, built=True)  # same wheel, new pins: a new artifact
+    return dataclasses.replace(artifact, requirements=path)
 
 
 def _configured_distdir(config: Mapping[str, Any], root: Path) -> Path:

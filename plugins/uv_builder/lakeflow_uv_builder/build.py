@@ -2,65 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lakeflow_host import Artifact, LakeflowError, uv_binary
-from lakeflow_uv_builder import NAME
+from lakeflow_uv_builder import NAME, pins
+from lakeflow_uv_builder.inputs import input_hash
 from lakeflow_uv_builder.project import Project, load_project, path_dependencies
 
 STAMP = ".lakeflow-build.json"
-_SKIP_DIRS = {
-    ".git",
-    ".hg",
-    ".venv",
-    "venv",
-    "__pycache__",
-    "dist",
-    "build",
-    ".tox",
-    ".nox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    "node_modules",
-    ".pants.d",
-    ".idea",
-    ".vscode",
-}
+#: Beside the main wheel: ``<main wheel>.requirements.txt``, the pins exported from uv.lock.
+PINS_SUFFIX = ".requirements.txt"
 _TAIL_LINES = 8
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:")
-
-
-def input_hash(projects: list[Project], skip: Path) -> str:
-    """A hash of every file that can change a wheel: paths and contents, for each project."""
-    digest = hashlib.sha256()
-    for project in projects:
-        digest.update(f"project {project.root}\0".encode())
-        for directory, dirnames, filenames in os.walk(project.root):
-            here = Path(directory)
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if d not in _SKIP_DIRS and not d.endswith(".egg-info") and (here / d).resolve() != skip
-            )
-            for filename in sorted(filenames):
-                path = here / filename
-                if filename.endswith((".pyc", ".pyo")) or not path.is_file():
-                    continue
-                digest.update(f"{path.relative_to(project.root)}\0".encode())
-                with open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-                digest.update(b"\0")
-    return digest.hexdigest()
+_NO_INTERPRETER = re.compile(r"No interpreter found for Python ([^ ]+)")
 
 
 def _tail(text: str) -> str:
@@ -82,6 +45,13 @@ def _build_one(uv: str, project: Project, output_dir: Path) -> Path:
             text=True,
         )
         if proc.returncode != 0:
+            missing = _NO_INTERPRETER.search(proc.stderr)
+            if missing:
+                raise LakeflowError(
+                    f"{project.name} requires Python {missing[1]}, but uv found no such interpreter (lakeflow runs on "
+                    f"Python {platform.python_version()} at {sys.executable}); install one with "
+                    f"`uv python install '{missing[1]}'` or widen requires-python in pyproject.toml"
+                )
             raise LakeflowError(
                 f"uv build failed for {project.name} ({project.root}): {_tail(proc.stderr + proc.stdout)}"
             )
@@ -97,7 +67,7 @@ def _version_of(wheel: Path) -> str:
     return wheel.name.split("-")[1]
 
 
-def _reuse(stamp: Path, digest: str) -> tuple[Path, tuple[Path, ...]] | None:
+def _reuse(stamp: Path, digest: str) -> tuple[Path, tuple[Path, ...], Path | None] | None:
     try:
         data = json.loads(stamp.read_text())
     except (OSError, ValueError):
@@ -106,8 +76,9 @@ def _reuse(stamp: Path, digest: str) -> tuple[Path, tuple[Path, ...]] | None:
         return None
     main = stamp.parent / data["main"]
     companions = tuple(stamp.parent / c for c in data["companions"])
-    if all(p.is_file() for p in (main, *companions)):
-        return main, companions
+    requirements = stamp.parent / data["requirements"] if data.get("requirements") else None
+    if all(p.is_file() for p in (main, *companions, *([requirements] if requirements else []))):
+        return main, companions, requirements
     return None
 
 
@@ -118,24 +89,43 @@ def build(project_dir: Path, output_dir: Path | None, options: Mapping[str, Any]
     out = output_dir or project_dir / "dist"
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / STAMP
-    digest = input_hash([project, *deps], out.resolve())
+    lock = pins.find_lock(project)
+    # The lock is an input: a changed pin rebuilds, and a stale lock is caught before a build.
+    outside = []
+    if lock is not None and not lock.is_relative_to(project.root):
+        outside = [p for p in (lock, lock.parent / "pyproject.toml") if p.is_file()]
+    digest = input_hash([p.root for p in (project, *deps)], out.resolve(), outside)
     if not options.get("rebuild"):
         reused = _reuse(stamp, digest)
         if reused:
-            main, companions = reused
-            return Artifact(main, "wheel", project.name, _version_of(main), companions, NAME, built=False)
+            main, companions, requirements = reused
+            if lock is None:
+                pins.say_unpinned(project)
+            return Artifact(
+                main, "wheel", project.name, _version_of(main), companions, NAME, built=False, requirements=requirements
+            )
     uv = uv_binary()
+    locked = pins.export(uv, project) if lock is not None else None
     companions = tuple(_build_one(uv, dep, out) for dep in deps)
     main = _build_one(uv, project, out)
+    requirements = None
+    if locked is not None:
+        requirements = out / (main.name + PINS_SUFFIX)
+        requirements.write_text(locked)
     stamp.write_text(
         json.dumps(
             {
                 "input_hash": digest,
                 "main": main.name,
                 "companions": [c.name for c in companions],
+                "requirements": requirements.name if requirements else None,
             },
             indent=2,
         )
         + "\n"
     )
-    return Artifact(main, "wheel", project.name, _version_of(main), companions, NAME, built=True)
+    if lock is None:  # after the build, so that a failing build stays one line
+        pins.say_unpinned(project)
+    return Artifact(
+        main, "wheel", project.name, _version_of(main), companions, NAME, built=True, requirements=requirements
+    )

@@ -69,7 +69,8 @@ def load_project(directory: Path, *, need_entry_point: bool) -> Project:
     return Project(directory, name, data)
 
 
-def _workspace_root(start: Path) -> Path | None:
+def workspace_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` declaring ``[tool.uv.workspace]``."""
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
@@ -108,7 +109,7 @@ def path_dependencies(project: Project) -> list[Project]:
                 if location.suffix in (".whl", ".gz", ".zip"):
                     continue  # a ready-made archive: uv installs it as it is
             elif source.get("workspace"):
-                root = _workspace_root(current.root)
+                root = workspace_root(current.root)
                 location = _workspace_member(root, dep_name) if root else None
                 if location is None:
                     raise LakeflowError(
