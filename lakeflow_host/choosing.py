@@ -81,9 +81,10 @@ def target_options(target: str, options: Options | None, stage: str = "any") -> 
     return _options.resolve(given, [(f"target {target}", info.options)], stage, elsewhere=_elsewhere({target}))[0]
 
 
-def declared_by_target(target: str, options: Options | None) -> dict[str, Any]:
-    """The part of ``options`` that ``target`` declares (``launch`` mixes builder and target keys)."""
-    names = {opt.name for opt in get_host().target(target).options}
+def declared_by_target(target: str, options: Options | None, stage: str | None = None) -> dict[str, Any]:
+    """The part of ``options`` that ``target`` declares (``launch`` mixes builder and target keys);
+    with ``stage``, only the keys that shape it (``launch --wait`` waits with the ``any`` ones)."""
+    names = {opt.name for opt in get_host().target(target).options if stage is None or opt.applies_to(stage)}
     return {key: value for key, value in (options or {}).items() if key in names}
 
 

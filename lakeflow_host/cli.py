@@ -311,7 +311,7 @@ def launch_cmd(
     if result.failures:
         click.echo(f"lakeflow: {len(result.failures)} of {len(arg_lists)} runs were not started", err=True)
     if wait_ and result.runs:
-        ours = api.declared_by_target(target, options)
+        ours = api.declared_by_target(target, options, "any")
         _wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, table_to_stderr=True)
     if result.failures:
         raise SystemExit(1)

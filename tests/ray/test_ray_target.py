@@ -108,16 +108,38 @@ def test_cancel_stops_a_running_run_and_a_queued_one(ray_env, ray_address, lakef
     assert json.loads(lakeflow("cancel-run", running, "--json").stdout)["state"] == "CANCELED"  # no change
 
 
-def test_launch_runs_from_20_lines_holds_the_cap_of_max_workers(ray_env, lakeflow, tmp_path):
+def test_launch_runs_from_20_lines_holds_the_cap_of_max_workers(ray_env, ray_address, lakeflow, tmp_path):
+    import threading
+
+    from ray.job_submission import JobSubmissionClient
+
     stamps = tmp_path / "stamps"
     stamps.mkdir()
     runs_file = tmp_path / "runs.txt"
     runs_file.write_text("".join(f"stamp {stamps} --index {i} 'two words'\n" for i in range(20)))
     project = copy_project("tasks", tmp_path)
-    out = lakeflow(
-        "launch", str(project), "--runs-from", str(runs_file), "--max-workers", "2", "--wait", "--timeout", "600",
-        timeout=700,
-    ).stdout.split()  # fmt: skip
+    # Half a CPU per run: Ray alone would run four at once on the 2-CPU head, so only
+    # lakeflow's queue can hold the cap of 2. Ray's own view is sampled all along.
+    active_on_ray: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        client = JobSubmissionClient(ray_address)
+        while not done.is_set():
+            jobs = [j for j in client.list_jobs() if (j.metadata or {}).get("lakeflow_job_name") == "cap-job"]
+            active_on_ray.append(sum(not j.status.is_terminal() for j in jobs))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out = lakeflow(
+            "launch", str(project), "--name", "cap-job", "--runs-from", str(runs_file), "--max-workers", "2",
+            "-o", "num_cpus=0.5", "--wait", "--timeout", "600", timeout=700,
+        ).stdout.split()  # fmt: skip
+    finally:
+        done.set()
+        sampler.join(30)
     job_id, run_ids = out[0], out[1:]
     assert len(run_ids) == 20 == len(set(run_ids))
     runs = runs_json(lakeflow, job_id)
@@ -126,6 +148,7 @@ def test_launch_runs_from_20_lines_holds_the_cap_of_max_workers(ray_env, lakeflo
     assert [by_id[r]["args"] for r in run_ids] == [
         ["stamp", str(stamps), "--index", str(i), "two words"] for i in range(20)
     ]
+    assert max(active_on_ray) == 2  # the cap was reached, and held
     spans = [json.loads((stamps / f"{r}.json").read_text()) for r in run_ids]
     events = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans])
     running = peak = 0
