@@ -222,3 +222,13 @@ def test_a_duplicate_submission_is_refused_by_its_id(ray_env, ray_address, lakef
     assert [j.submission_id for j in client.list_jobs()].count(run_id) == 1
     assert "echo" not in _ray_job(ray_address, run_id).entrypoint
     lakeflow("wait", run_id, "--timeout", "300")
+
+
+def test_the_locks_pins_are_installed_on_the_cluster(ray_env, lakeflow, tmp_path):
+    # The lock pins six 1.16.0 and the path dependency's iniconfig 2.0.0; newer ones exist.
+    app = copy_project("locked", tmp_path) / "app"
+    proc = lakeflow("launch", str(app), "--wait", "--timeout", "300", "--", "hi", timeout=400)
+    log = _logs(lakeflow, proc.stdout.split()[1])
+    seen = dict(line.split("=", 1) for line in log.splitlines() if "=" in line and not line.startswith("20"))
+    assert (seen["SIX"], seen["HELPER_DEP"], seen["ARGS"]) == ("1.16.0", "2.0.0", "hi")
+    assert "resolved at job creation" not in proc.stderr

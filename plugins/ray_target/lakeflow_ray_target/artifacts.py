@@ -37,7 +37,7 @@ _COMPLETE = ".lakeflow-complete"
 #: (ray/_private/runtime_env/working_dir.py, `with_working_dir_env`); pip expands ${VAR} in
 #: requirements files.
 _WORKING_DIR_VAR = "${RAY_RUNTIME_ENV_CREATE_WORKING_DIR}"
-#: The exact pins of the project's lock, when the builder ships them (the lock-file issue).
+#: The exact pins of the project's lock (``Artifact.requirements``), installed in the same pip step.
 PINS_FILE = "requirements.txt"
 
 
@@ -47,24 +47,32 @@ def upload(artifact: Artifact) -> RemoteArtifact:
     for path in artifact.files:
         if not path.is_file():
             raise LakeflowError(f"{path} does not exist; build it again with `lakeflow build-wheel`")
+    # The pins are part of the set's identity: a changed pin gives a new folder (and a new
+    # environment on the cluster).
+    files = [(path, path.name) for path in (artifact.path, *artifact.companions)]
+    if artifact.requirements is not None:
+        files.append((artifact.requirements, PINS_FILE))
     digest = hashlib.sha256()
-    for path in artifact.files:
-        digest.update(f"{path.name}\0{file_sha256(path)}\0".encode())
+    for path, name in files:
+        digest.update(f"{name}\0{file_sha256(path)}\0".encode())
     key = digest.hexdigest()[:24]
     folder = store.root() / "artifacts" / key
-    files = folder / f"lakeflow-{key}"
+    folder_files = folder / f"lakeflow-{key}"
     copied = 0
     if not (folder / _COMPLETE).exists():
         with store.locked(f"artifact-{key}"):
             if not (folder / _COMPLETE).exists():
                 shutil.rmtree(folder, ignore_errors=True)
-                files.mkdir(parents=True, mode=0o700)
-                for path in artifact.files:
-                    shutil.copyfile(path, files / path.name)
+                folder_files.mkdir(parents=True, mode=0o700)
+                for path, name in files:
+                    shutil.copyfile(path, folder_files / name)
                     copied += path.stat().st_size
                 (folder / _COMPLETE).touch()
     return RemoteArtifact(
-        store.NAME, str(files / artifact.path.name), tuple(str(files / c.name) for c in artifact.companions), copied
+        store.NAME,
+        str(folder_files / artifact.path.name),
+        tuple(str(folder_files / c.name) for c in artifact.companions),
+        copied,
     )
 
 
