@@ -156,11 +156,11 @@ def test_cli_flags_are_the_target_options(
     assert "Unity Catalog volume" in one_line_error(cli("upload-wheel", wheel, "--volume", "/tmp/x", check=False))
     remote = lf.upload_wheel(dbx_project, target="databricks").path
     job_id = cli(
-        "create-job", "j", "dbx-task", remote, "--node-type", "m5d.xlarge", "--spark-version", "15.4.x-scala2.12"
+        "create-job", "j", "dbx-task", remote, "--node-type", "Standard_D4ds_v5", "--spark-version", "15.4.x-scala2.12"
     ).stdout.strip()
     created = [json.loads(r.body) for r in dbx.recorded() if r.path.endswith("/jobs/create")][-1]
     cluster = (
         created["job_clusters"][0]["new_cluster"] if "job_clusters" in created else created["tasks"][0]["new_cluster"]
     )
-    assert cluster["node_type_id"] == "m5d.xlarge" and cluster["spark_version"] == "15.4.x-scala2.12"
+    assert cluster["node_type_id"] == "Standard_D4ds_v5" and cluster["spark_version"] == "15.4.x-scala2.12"
     assert job_id.isdigit()

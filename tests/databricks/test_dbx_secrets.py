@@ -65,6 +65,8 @@ def test_env_var_values_stay_in_the_secret_scope(
 @pytest.fixture
 def two_users(home: Path, dbx_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabricksServer]:
     with DatabricksServer(token=TOKEN, workers=2, root=dbx_root, users={SECOND_TOKEN: SECOND_USER}) as server:
+        # Only a workspace admin may make a job run as another user (RW-22).
+        server.compute.identity(USER).groups.add("admins")
         monkeypatch.setenv("DATABRICKS_HOST", server.host)
         monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
         yield server

@@ -57,7 +57,7 @@ def make_job(w: WorkspaceClient, whl: str, max_runs: int = 10, queue: bool = Tru
         libraries=[compute.Library(whl=whl)],
         new_cluster=compute.ClusterSpec(
             spark_version="15.4.x-scala2.12",
-            node_type_id="m5d.large",
+            node_type_id="Standard_DS3_v2",
             autoscale=compute.AutoScale(min_workers=1, max_workers=2),
             spark_env_vars=env,
         ),
@@ -180,21 +180,116 @@ def test_commit_then_drop_is_retried_by_the_sdk(w: WorkspaceClient, wheel_path: 
     assert [r.run_id for r in dbx.jobs.all_runs()] == [run_id]
 
 
-def test_list_runs_pages_25_at_a_time(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer) -> None:
+def test_list_runs_pages_24_at_a_time(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer) -> None:
     job = make_job(w, wheel_path, max_runs=0, queue=False)  # every run is skipped at once
     for i in range(30):
         w.jobs.run_now(job, python_params=[str(i)])
-    assert len(list(w.jobs.list_runs(job_id=job, limit=25))) == 30
+    assert len(list(w.jobs.list_runs(job_id=job, limit=24))) == 30
     pages = [r for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/runs/list")]
     assert len(pages) == 2
-    with pytest.raises(InvalidParameterValue):
-        next(iter(w.jobs.list_runs(job_id=job, limit=26)))
+    assert len(list(w.jobs.list_runs(job_id=job, limit=0))) == 30  # 0: the service maximum
+    with pytest.raises(InvalidParameterValue):  # "greater than 0 and less than 25" (RW-32)
+        next(iter(w.jobs.list_runs(job_id=job, limit=25)))
 
 
 def timedelta_s(seconds: float):
     from datetime import timedelta
 
     return timedelta(seconds=seconds)
+
+
+def _create(w: WorkspaceClient, whl: str, **cluster) -> int:
+    spec = {"spark_version": "16.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 1, **cluster}
+    task = jobs.Task(
+        task_key="main",
+        python_wheel_task=jobs.PythonWheelTask(package_name="demo-pkg", entry_point="demo"),
+        libraries=[compute.Library(whl=whl)],
+        new_cluster=compute.ClusterSpec.from_dict({k: v for k, v in spec.items() if v is not None}),
+    )
+    return w.jobs.create(name="rules", tasks=[task]).job_id
+
+
+SINGLE = {
+    "num_workers": 0,
+    "spark_conf": {"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*, 4]"},
+    "custom_tags": {"ResourceClass": "SingleNode"},
+}
+
+
+@pytest.mark.parametrize(
+    ("cluster", "refusal"),
+    [
+        ({"num_workers": None, "autoscale": {"min_workers": 1, "max_workers": 1}}, "strictly greater"),
+        ({"autoscale": {"min_workers": 1, "max_workers": 2}}, "exactly one of num_workers or autoscale"),
+        ({"num_workers": 0}, "single node"),
+        ({"spark_conf": SINGLE["spark_conf"]}, "requires num_workers 0"),
+        ({"node_type_id": "m5d.large"}, "Node type m5d.large is not supported"),
+        ({"node_type_id": "Standard_D2ds_v5"}, "not available in this region"),
+        ({"spark_version": "15.3.x-scala2.12"}, "Invalid spark version"),
+        ({"instance_pool_id": "pool-1"}, "cannot be supplied when an instance pool ID is provided"),
+        ({"policy_id": "missing"}, "does not exist"),
+    ],
+)
+def test_cluster_rules(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer, cluster: dict, refusal: str) -> None:
+    dbx.compute.pools["pool-1"] = {"node_type_id": "Standard_DS3_v2"}
+    with pytest.raises(InvalidParameterValue, match=refusal):
+        _create(w, wheel_path, **cluster)
+
+
+def test_valid_shapes(w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer) -> None:
+    dbx.compute.pools["pool-1"] = {"node_type_id": "Standard_DS3_v2"}
+    _create(w, wheel_path, **SINGLE)
+    _create(w, wheel_path, num_workers=None, autoscale={"min_workers": 1, "max_workers": 2})
+    _create(w, wheel_path, node_type_id=None, instance_pool_id="pool-1")
+
+
+def test_cluster_create_needs_the_entitlement_or_a_policy(
+    w: WorkspaceClient, wheel_path: str, dbx: DatabricksServer
+) -> None:
+    dbx.compute.identity(USER).entitlements.clear()
+    assert not w.current_user.me().entitlements
+    with pytest.raises(PermissionDenied, match="allow-cluster-create"):
+        _create(w, wheel_path)
+    dbx.compute.policies["p"] = {
+        "name": "Jobs",
+        "users": {USER},
+        "definition": {"node_type_id": {"type": "fixed", "value": "Standard_F4s"}},
+    }
+    assert [p.policy_id for p in w.cluster_policies.list()] == ["p"]
+    with pytest.raises(InvalidParameterValue, match="Validation failed for node_type_id"):
+        _create(w, wheel_path, policy_id="p")
+    _create(w, wheel_path, policy_id="p", node_type_id=None)
+    dbx.compute.policies["p"]["users"] = {"someone-else@example.com"}
+    assert not list(w.cluster_policies.list())
+    with pytest.raises(PermissionDenied):
+        _create(w, wheel_path, policy_id="p", node_type_id=None)
+
+
+def test_status_only_mode_and_system_exit(w: WorkspaceClient, dbx: DatabricksServer) -> None:
+    name, data = make_wheel(
+        "exit-pkg", "0.1.0", {"exit_pkg/__init__.py": "def main():\n    raise SystemExit(0)\n"}, {"m": "exit_pkg:main"}
+    )
+    w.workspace.mkdirs(f"/Users/{USER}/e")
+    w.workspace.upload(f"/Users/{USER}/e/{name}", data, format=ImportFormat.AUTO, overwrite=True)
+    task = jobs.Task(
+        task_key="main",
+        python_wheel_task=jobs.PythonWheelTask(package_name="exit-pkg", entry_point="m"),
+        libraries=[compute.Library(whl=f"/Workspace/Users/{USER}/e/{name}")],
+        new_cluster=compute.ClusterSpec(
+            spark_version="16.4.x-scala2.12", node_type_id="Standard_DS3_v2", num_workers=1
+        ),
+    )
+    job = w.jobs.create(name="exit", tasks=[task]).job_id
+    dbx.jobs.legacy_state = False
+    run_id = w.jobs.run_now(job).run_id
+    deadline = time.monotonic() + 60
+    while (run := w.jobs.get_run(run_id)).status.state != jobs.RunLifecycleStateV2State.TERMINATED:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert run.state is None  # the deprecated field is gone in this mode
+    # A wheel task fails on SystemExit, even SystemExit(0) (RW-39 field reports).
+    assert run.status.termination_details.code == jobs.TerminationCodeCode.RUN_EXECUTION_ERROR
+    assert run.run_page_url.endswith(f"?o=1234567890#job/{job}/run/{run_id}")
 
 
 def test_secret_scopes_have_per_scope_acls(dbx_root) -> None:

@@ -173,7 +173,9 @@ def test_the_server_refuses_wheels_at_install_like_pip(dbx: DatabricksServer, tm
         task_key="t",
         python_wheel_task=jobs.PythonWheelTask(package_name="odd-task", entry_point="go"),
         libraries=[compute.Library(whl=f"/Workspace/Shared/{name}")],
-        new_cluster=compute.ClusterSpec(spark_version="15.4.x-scala2.12", num_workers=1),
+        new_cluster=compute.ClusterSpec(
+            spark_version="15.4.x-scala2.12", node_type_id="Standard_DS3_v2", num_workers=1
+        ),
     )
     job_id = w.jobs.create(name="j", tasks=[task]).job_id
     run_id = w.jobs.run_now(job_id).run_id

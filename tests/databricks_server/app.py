@@ -19,11 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .compute import Compute
 from .errors import ApiError, malformed
 from .jobs import Jobs
 from .runner import Runner
 from .scopes import Secrets
 from .uploads import files_api, import_file
+from .validate import validate_settings
 from .workspace import Workspace
 
 USER = "lakeflow-test@example.com"
@@ -89,6 +91,11 @@ class DatabricksServer:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="dbx-server-")
         root = Path(root or self._tmp.name)
         self.workspace = Workspace(USER, *self.users.values())
+        # The users may create clusters, as whoever set up a workspace can; tests take the
+        # entitlement away to act as an ordinary user (RW-7: not granted by default).
+        self.compute = Compute()
+        for name in set(self.users.values()):
+            self.compute.identity(name).entitlements.add("allow-cluster-create")
         self.secrets = Secrets()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.app = self
@@ -104,6 +111,7 @@ class DatabricksServer:
             execute=execute,
             log_limit=log_limit,
         )
+        self.jobs.compute = self.compute
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="dbx-http", daemon=True
         )
@@ -119,6 +127,14 @@ class DatabricksServer:
         if not getattr(self._caller, "on_cluster", False):
             raise ApiError(400, "BAD_REQUEST", "Secrets can only be read from within a notebook or job (DBUtils).")
         return self.secrets.get_secret(query.get("scope", ""), query.get("key", ""), self.caller())
+
+    def _create_job(self, query: dict, body: dict) -> dict:
+        settings = validate_settings(body)
+        caller = self.caller()
+        run_as = self.compute.check_run_as(settings, caller)
+        for task in settings["tasks"]:
+            self.compute.check_task(task, caller, settings.get("tags") or {})
+        return self.jobs.create(settings, run_as=run_as)
 
     def start(self) -> DatabricksServer:
         self._thread.start()
@@ -156,7 +172,14 @@ class DatabricksServer:
                 "displayName": self.caller().split("@")[0],
                 "active": True,
                 "emails": [{"value": self.caller(), "primary": True}],
+                **self.compute.scim_extra(self.caller()),
             },
+            ("GET", "/api/2.1/clusters/list-node-types"): lambda q, b: self.compute.list_node_types(),
+            ("GET", "/api/2.1/clusters/spark-versions"): lambda q, b: self.compute.list_spark_versions(),
+            ("GET", "/api/2.0/policies/clusters/list"): lambda q, b: self.compute.list_policies(self.caller()),
+            ("GET", "/api/2.0/policies/clusters/get"): lambda q, b: self.compute.get_policy(
+                q.get("policy_id", ""), self.caller()
+            ),
             ("POST", "/api/2.0/workspace/mkdirs"): lambda q, b: ws.mkdirs(b.get("path")),
             ("GET", "/api/2.0/workspace/get-status"): lambda q, b: ws.get_status(q.get("path")),
             ("GET", "/api/2.0/workspace/list"): lambda q, b: ws.list(q.get("path")),
@@ -174,7 +197,7 @@ class DatabricksServer:
             ("GET", "/api/2.0/secrets/acls/list"): lambda q, b: sec.list_acls(q.get("scope", ""), self.caller()),
             ("POST", "/api/2.0/secrets/acls/delete"): lambda q, b: sec.delete_acl(b, self.caller()),
             ("GET", "/api/2.0/secrets/get"): self._secrets_get,
-            ("POST", "/api/2.2/jobs/create"): lambda q, b: jobs.create(b),
+            ("POST", "/api/2.2/jobs/create"): self._create_job,
             ("GET", "/api/2.2/jobs/get"): lambda q, b: jobs.get(q),
             ("GET", "/api/2.2/jobs/list"): lambda q, b: jobs.list(q),
             ("POST", "/api/2.2/jobs/delete"): lambda q, b: jobs.delete(b),
@@ -291,6 +314,8 @@ class DatabricksServer:
         if path == "/api/2.0/workspace/import" and method == "POST":
             return import_file(self.workspace, raw, ctype)
         route = self._routes.get((method, path))
+        if route is None and method == "GET" and path.startswith("/api/2.0/preview/scim/v2/Groups/"):
+            return self.compute.get_group(path.rsplit("/", 1)[1])
         if route is None:
             if any(p == path for _, p in self._routes):
                 raise ApiError(405, "BAD_REQUEST", f"Method {method} is not allowed on {path}.")

@@ -51,7 +51,11 @@ class RunExecution:
                     "CLIENT_ERROR",
                     f"Library installation failed: The library file does not exist: {missing}",
                 )
-        python = python_of(run.task)
+        problem = self.compute.run_start_problem(run.task, run.task.get("_run_as") or self._user)
+        if problem:
+            with self._lock:
+                return run.finish("INTERNAL_ERROR", "FAILED", "INVALID_CLUSTER_REQUEST", "CLIENT_ERROR", problem)
+        python = python_of(run.task, self.compute.spark_version_of(run.task))
         problems = [p for name, data in wheels.items() if (p := install_problem(name, data, python or "0"))]
         if python is None or problems:
             with self._lock:
@@ -113,14 +117,18 @@ class RunExecution:
                     kill(proc)
 
         wheel = run.task["python_wheel_task"]
-        outcome = self._runner.run(venv, wheel["package_name"], wheel["entry_point"], params, env, started)
+        outcome = self._runner.run(
+            venv, wheel["package_name"], wheel["entry_point"], params, env, started, run.task.get("timeout_seconds")
+        )
         with self._lock:
             self._procs.pop(run.run_id, None)
             self._store_logs(run, outcome.output)
             if run.cancel_requested or outcome.exit_code is None and not outcome.timed_out:
                 return self._canceled(run)
             if outcome.timed_out:
-                return run.finish("TERMINATED", "TIMEDOUT", "RUN_EXECUTION_ERROR", "CLIENT_ERROR", "Run timed out.")
+                # SDK TerminationCodeCode: CANCELED is "canceled ... by the Databricks platform; for
+                # example, if the maximum run duration was exceeded"; the legacy result is TIMEDOUT.
+                return run.finish("TERMINATED", "TIMEDOUT", "CANCELED", "CLIENT_ERROR", "Run timed out.")
             if outcome.exit_code == 0:
                 return run.finish("TERMINATED", "SUCCESS", "SUCCESS", "SUCCESS", "")
             run.error, run.error_trace = _error_of(run.logs or "", outcome.exit_code)

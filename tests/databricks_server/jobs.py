@@ -12,6 +12,7 @@ import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from .compute import Compute
 from .errors import ApiError, invalid, job_missing, require_int, run_missing
 from .execution import RunExecution
 from .runner import Runner, kill
@@ -50,9 +51,12 @@ class Jobs(RunExecution):
         self.cluster_tokens: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dbx-cluster")
         self._closed = False
+        #: False: run views carry only Jobs 2.2 `status`, not the deprecated `state` (RW-31).
+        self.legacy_state = True
+        self.compute = Compute()  # the server shares its own
 
     # -- jobs ---------------------------------------------------------------------------------
-    def create(self, body: dict) -> dict:
+    def create(self, body: dict, run_as: str | None = None) -> dict:
         settings = validate_settings(body)
         with self._lock:
             job_id = next(self._ids)
@@ -60,7 +64,8 @@ class Jobs(RunExecution):
                 "job_id": job_id,
                 "created_time": now_ms(),
                 "creator_user_name": self._caller(),
-                "run_as_user_name": self._caller(),
+                # RW-22: runs act as the run-as identity (the creator unless settings.run_as).
+                "run_as_user_name": run_as or self._caller(),
                 "settings": settings,
             }
         return {"job_id": job_id}
@@ -199,7 +204,8 @@ class Jobs(RunExecution):
     def get_run(self, query: dict) -> dict:
         with self._lock:
             run, is_task = self._find(require_int(query, "run_id"))
-            return run.task_run_as_run(self.host) if is_task else run.view(self.host)
+            legacy = self.legacy_state
+            return run.task_run_as_run(self.host, legacy) if is_task else run.view(self.host, legacy=legacy)
 
     def get_output(self, query: dict) -> dict:
         with self._lock:
@@ -209,7 +215,7 @@ class Jobs(RunExecution):
                     "Retrieving the output of runs with multiple tasks is not supported. "
                     "Please retrieve the output of each individual task run instead."
                 )
-            out: dict = {"metadata": run.task_run_as_run(self.host)}
+            out: dict = {"metadata": run.task_run_as_run(self.host, self.legacy_state)}
             if not run.active and run.logs is not None:
                 out["logs"], out["logs_truncated"] = run.logs, run.logs_truncated
             if run.error:
@@ -221,10 +227,13 @@ class Jobs(RunExecution):
         completed_only = query.get("completed_only") == "true"
         if active_only and completed_only:
             raise invalid("active_only and completed_only cannot both be true.")
-        limit = int(query.get("limit") or 25)
-        if limit < 0 or limit > 25:
-            raise invalid(f"Invalid limit {limit} - it has to be no more than 25.")
-        limit = limit or 25
+        # RW-32 (SDK list_runs docstring): "greater than 0 and less than 25", default 20, and 0
+        # asks for the service maximum. A 2022 server took 26 (ISSUE-464); the documented bound
+        # is the strict side.
+        limit = int(query.get("limit") or 0) if "limit" in query else 20
+        if limit < 0 or limit >= 25:
+            raise invalid(f"Invalid limit {limit} - it has to be greater than 0 and less than 25.")
+        limit = limit or 24
         job_id = int(query["job_id"]) if query.get("job_id") else None
         with self._lock:
             if job_id is not None and job_id not in self._jobs:
@@ -238,7 +247,8 @@ class Jobs(RunExecution):
                 and (not completed_only or not r.active)
             ]
             runs.sort(key=lambda r: (r.start_time, r.run_id), reverse=True)
-            views = [r.view(self.host, with_tasks=query.get("expand_tasks") == "true") for r in runs]
+            expand = query.get("expand_tasks") == "true"
+            views = [r.view(self.host, with_tasks=expand, legacy=self.legacy_state) for r in runs]
         return _page(views, query.get("page_token"), limit, "runs")
 
     def cancel(self, body: dict) -> dict:

@@ -24,11 +24,13 @@ ENV_PYTHON = {"1": "3.10.12", "2": "3.11.10", "3": "3.12.3", "4": "3.12.3", "5":
 _WHEEL = re.compile(r"^(?P<dist>[^-]+)-(?P<ver>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
 
 
-def python_of(task: dict) -> str | None:
-    """The full Python version of the compute a task runs on; None when the runtime is unknown."""
+def python_of(task: dict, spark_version: str | None = None) -> str | None:
+    """The full Python version of the compute a task runs on; None when the runtime is unknown.
+    ``spark_version``: the cluster's runtime when the task does not name it (a policy's, or an
+    existing cluster's)."""
     if "environment_key" in task:
         return ENV_PYTHON.get(task.get("_environment_version") or "")
-    version = str((task.get("new_cluster") or {}).get("spark_version", ""))
+    version = str(spark_version or (task.get("new_cluster") or {}).get("spark_version", ""))
     match = re.match(r"^(\d+)\.(\d+)\.", version)
     return DBR_PYTHON.get(int(match[1])) if match else None
 

@@ -18,8 +18,12 @@ from pathlib import Path
 
 # Runs inside the task's venv: find the entry point the way a wheel task does (package metadata
 # first, then `package.entry_point()` as the Jobs API docs describe) and call it with the params.
+# A SystemExit out of the entry point, even SystemExit(0), fails the task: field reports of Click
+# apps (which raise it on success) failing as wheel tasks (RW-39: ISSUE-azdocs116964,
+# ISSUE-kedro1807, kedro PR 3191 "Exit: 0" traceback); the runner itself is undocumented, so
+# this is the strict side.
 BOOTSTRAP = r"""
-import importlib, importlib.metadata as md, sys
+import importlib, importlib.metadata as md, sys, traceback
 package, entry_point, params = sys.argv[1], sys.argv[2], sys.argv[3:]
 try:
     dist = md.distribution(package)
@@ -29,7 +33,12 @@ eps = [e for e in (dist.entry_points if dist else []) if e.name == entry_point]
 eps.sort(key=lambda e: e.group != "console_scripts")
 func = eps[0].load() if eps else getattr(importlib.import_module(package), entry_point)
 sys.argv = [package, *params]
-result = func()
+try:
+    result = func()
+except SystemExit:
+    traceback.print_exc()
+    sys.stdout.flush()
+    sys.exit(1)
 sys.exit(result if isinstance(result, int) else 0)
 """
 
@@ -115,6 +124,7 @@ class Runner:
         params: list[str],
         env: dict[str, str],
         on_start=None,
+        timeout: float | None = None,
     ) -> Outcome:
         """Run the entry point; `on_start(proc)` lets the caller record the process for cancel."""
         task_env = {
@@ -142,7 +152,7 @@ class Runner:
             on_start(proc)
         timed_out = False
         try:
-            out, _ = proc.communicate(timeout=self._timeout)
+            out, _ = proc.communicate(timeout=min(self._timeout, timeout or self._timeout))
         except subprocess.TimeoutExpired:
             timed_out = True
             kill(proc)

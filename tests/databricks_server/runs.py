@@ -94,27 +94,30 @@ class Run:
     def page_url(self, host: str, run_id: int | None = None) -> str:
         return f"{host}/?o=1234567890#job/{self.job_id}/run/{run_id or self.run_id}"
 
-    def task_view(self, host: str) -> dict:
+    def _states(self, legacy: bool) -> dict:
+        # RW-31: `state` is deprecated in favour of `status`; a server may leave it out.
+        return {"state": self._state(), "status": self._status()} if legacy else {"status": self._status()}
+
+    def task_view(self, host: str, legacy: bool = True) -> dict:
         wheel_task = dict(self.task["python_wheel_task"])
         wheel_task["parameters"] = list(self.params)
         view = {
             "task_key": self.task["task_key"],
             "run_id": self.task_run_id,
             "attempt_number": 0,
-            "state": self._state(),
-            "status": self._status(),
+            **self._states(legacy),
             **self._times(),
             "python_wheel_task": wheel_task,
             "run_page_url": self.page_url(host, self.task_run_id),
         }
-        for key in ("new_cluster", "environment_key", "libraries"):
+        for key in ("new_cluster", "existing_cluster_id", "environment_key", "libraries", "timeout_seconds"):
             if key in self.task:
                 view[key] = self.task[key]
         if self.resolved_params is not None:
             view["resolved_values"] = {"python_wheel_task": {"parameters": list(self.resolved_params)}}
         return view
 
-    def view(self, host: str, with_tasks: bool = True) -> dict:
+    def view(self, host: str, with_tasks: bool = True, legacy: bool = True) -> dict:
         view = {
             "job_id": self.job_id,
             "run_id": self.run_id,
@@ -124,8 +127,7 @@ class Run:
             "run_type": "JOB_RUN",
             "trigger": "ONE_TIME",
             "attempt_number": 0,
-            "state": self._state(),
-            "status": self._status(),
+            **self._states(legacy),
             **self._times(),
             "run_page_url": self.page_url(host),
             "overriding_parameters": dict(self.overriding),
@@ -133,11 +135,11 @@ class Run:
             "format": "MULTI_TASK",
         }
         if with_tasks:
-            view["tasks"] = [self.task_view(host)]
+            view["tasks"] = [self.task_view(host, legacy)]
         return view
 
-    def task_run_as_run(self, host: str) -> dict:
+    def task_run_as_run(self, host: str, legacy: bool = True) -> dict:
         """runs/get on a task run id returns that task run's view (CHOICE, §13.10)."""
-        view = self.task_view(host)
+        view = self.task_view(host, legacy)
         view.update(job_id=self.job_id, number_in_job=self.task_run_id, run_type="JOB_RUN", parent_run_id=self.run_id)
         return view

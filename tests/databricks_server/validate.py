@@ -91,8 +91,13 @@ def _validate_task(task: dict, environments: dict) -> None:
         raise invalid("One of job_cluster_key, new_cluster, or existing_cluster_id must be specified.")
     if len(compute) > 1:
         raise invalid(f"Task {key}: only one of {', '.join(compute)} may be specified.")
-    if compute[0] in ("job_cluster_key", "existing_cluster_id"):
-        raise invalid(f"This test server only supports new_cluster or serverless tasks, not {compute[0]}.")
+    if compute[0] == "job_cluster_key":
+        raise invalid(
+            f"This test server only supports new_cluster, existing_cluster_id or serverless tasks, not {compute[0]}."
+        )
+    timeout = task.get("timeout_seconds", 0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise invalid(f"Invalid timeout_seconds {timeout!r}.")
     if compute[0] == "environment_key":
         if task["environment_key"] not in environments:
             raise invalid(
@@ -102,16 +107,9 @@ def _validate_task(task: dict, environments: dict) -> None:
         if task.get("libraries"):
             raise invalid(f"Task {key}: libraries are not supported on serverless compute; use environments.")
         return
-    cluster = task["new_cluster"]
-    if not cluster.get("spark_version"):
-        raise invalid("Missing required field: new_cluster.spark_version")
-    if ("num_workers" in cluster) == ("autoscale" in cluster):
-        raise invalid("new_cluster needs exactly one of num_workers or autoscale.")
-    scale = cluster.get("autoscale")
-    if scale is not None:
-        lo, hi = scale.get("min_workers"), scale.get("max_workers")
-        if not isinstance(lo, int) or not isinstance(hi, int) or lo < 0 or hi < 1 or lo > hi:
-            raise invalid(f"Invalid autoscale range: min_workers={lo}, max_workers={hi}.")
+    # The cluster's shape, node type, runtime and policy are checked against the workspace in
+    # compute.py; here only what needs no workspace.
+    cluster = task.get("new_cluster") or {}
     env_vars = cluster.get("spark_env_vars") or {}
     if not isinstance(env_vars, dict) or not all(isinstance(v, str) for v in env_vars.values()):
         raise invalid("spark_env_vars must map names to strings.")

@@ -37,7 +37,8 @@ _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
 
 NAME = "databricks"
-_LIST_PAGE = 25  # runs/list allows at most 25 per page
+#: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
+_LIST_PAGE = 24
 
 
 def _number(value: str, what: str = "run") -> int:
@@ -154,8 +155,25 @@ def trigger_run(job_id: str, args: Sequence[str], options: Mapping[str, Any]) ->
     with _client.api_errors(f"start a run of job {job_id}"):
         waiter = client.jobs.run_now(number, python_params=params, idempotency_token=token)
     run_id = waiter.run_id
-    url = f"{client.config.host}/#job/{number}/run/{run_id}"
-    return Run(NAME, str(run_id), str(number), RunState.QUEUED, tuple(args), url=url)
+    return Run(NAME, str(run_id), str(number), RunState.QUEUED, tuple(args), url=_run_url(client, number, run_id))
+
+
+_url_bases: dict[int, str] = {}
+
+
+def _run_url(client, job_id: int, run_id: int) -> str | None:
+    """The run's page as the API names it (`run_page_url`, with the `?o=<workspace id>` that
+    picks the workspace on hosts serving several, RW-33). The first run of a client asks for
+    it; later runs reuse its base when it has the documented shape."""
+    base = _url_bases.get(id(client))
+    if base is not None:
+        return f"{base}#job/{job_id}/run/{run_id}"
+    with _client.api_errors(f"get run {run_id}"):
+        url = client.jobs.get_run(run_id).run_page_url
+    suffix = f"#job/{job_id}/run/{run_id}"
+    if url and url.endswith(suffix):
+        _url_bases[id(client)] = url[: -len(suffix)]
+    return url
 
 
 @hookimpl

@@ -15,6 +15,15 @@ TAG_MAX_WORKERS = "lakeflow_max_workers"
 
 _WAITING = {"QUEUED", "PENDING", "BLOCKED", "WAITING_FOR_RETRY", "WAITING"}
 _ACTIVE = {"RUNNING", "TERMINATING"}
+# Jobs 2.2 `status.termination_details.code` (SDK TerminationCodeCode, RW-31). Any other code,
+# including one newer than this SDK (read as None), is a failure: a terminal run never waits.
+_SUCCEEDED = {"SUCCESS", "SUCCESS_WITH_FAILURES"}
+_SKIPPED = {"SKIPPED", "MAX_CONCURRENT_RUNS_EXCEEDED", "MAX_JOB_QUEUE_SIZE_EXCEEDED", "DISABLED"}
+_QUEUE_REASONS = {
+    "ACTIVE_RUNS_LIMIT_REACHED": "queued: the workspace's limit of active runs is reached",
+    "MAX_CONCURRENT_RUNS_REACHED": "queued: the job's max_concurrent_runs is reached",
+    "ACTIVE_RUN_JOB_TASKS_LIMIT_REACHED": "queued: the workspace's limit of running tasks is reached",
+}
 
 
 def _value(enum_or_none: Any) -> str | None:
@@ -22,17 +31,46 @@ def _value(enum_or_none: Any) -> str | None:
 
 
 def run_state(run: Any) -> tuple[RunState, str | None]:
-    """lakeflow's state and a message, from a Databricks Run (BaseRun or Run)."""
+    """lakeflow's state and a message, from a Databricks Run (BaseRun or Run): the Jobs 2.2
+    `status` first, the deprecated `state` only when a run has no `status`."""
+    status = run.status
+    if status is not None and (status.state is not None or status.termination_details is not None):
+        return _from_status(run, status)
+    return _from_legacy_state(run)
+
+
+def _from_status(run: Any, status: Any) -> tuple[RunState, str | None]:
+    life = _value(status.state)
+    details = status.termination_details
+    if life in _WAITING:
+        queue = status.queue_details
+        reason = queue.message or _QUEUE_REASONS.get(_value(queue.code) or "") if queue else None
+        return RunState.QUEUED, reason or ("waiting for a cluster" if life == "PENDING" else "queued")
+    if life in _ACTIVE:
+        return RunState.RUNNING, None
+    if life != "TERMINATED" and details is None and not run.end_time:
+        # A state newer than this SDK (read as None) on a run that has not ended.
+        return RunState.RUNNING if run.start_time else RunState.QUEUED, None
+    code = _value(details.code) if details else None
+    message = (details.message if details else None) or None
+    if code in _SUCCEEDED:
+        return RunState.SUCCEEDED, None
+    if code == "USER_CANCELED":
+        return RunState.CANCELED, message or "canceled"
+    if code in _SKIPPED:
+        return RunState.SKIPPED, message or "skipped by Databricks"
+    # Platform CANCELED (e.g. the task's timeout), errors, and codes this SDK does not know.
+    return RunState.FAILED, message or f"run ended with {code or 'an unknown termination code'}"
+
+
+def _from_legacy_state(run: Any) -> tuple[RunState, str | None]:
     state = run.state
     life = _value(state.life_cycle_state) if state else None
     result = _value(state.result_state) if state else None
     message = (state.state_message if state else None) or None
-    details = run.status.termination_details if run.status else None
-    if details and details.message:
-        message = details.message
     if life == "SKIPPED":
         return RunState.SKIPPED, message or "skipped by Databricks (maximum concurrent runs reached)"
-    if life in _WAITING or life is None:
+    if life in _WAITING or (life is None and not run.end_time):
         waiting = "waiting for a cluster" if life == "PENDING" else "queued"
         return RunState.QUEUED, message or waiting
     if life in _ACTIVE:
@@ -45,7 +83,7 @@ def run_state(run: Any) -> tuple[RunState, str | None]:
         return RunState.CANCELED, message or "canceled"
     if result == "MAXIMUM_CONCURRENT_RUNS_REACHED":
         return RunState.SKIPPED, message
-    return RunState.FAILED, message or f"run ended with {result or life}"
+    return RunState.FAILED, message or f"run ended with {result or life or 'an unknown state'}"
 
 
 def to_run(run: Any, job_id: str | None = None) -> Run:

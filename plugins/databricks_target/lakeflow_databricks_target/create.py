@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from lakeflow_databricks_target import jobspec, pins, secrets, upload
+from lakeflow_databricks_target import compute, jobspec, pins, secrets, upload
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_databricks_target.transport import ReplyLost
 from lakeflow_host import JobSpec, LakeflowError
@@ -24,17 +24,21 @@ _ATTEMPTS = 4
 def create(client: Any, spec: JobSpec, libraries: list[str], user: str, options: Mapping[str, Any]) -> int:
     """The new job's id. The --env-var values go to the secret scope first; if anything after
     that fails, they are deleted again."""
-    host = client.config.host
-    runtime = upload.check_runtime(upload.wheel_infos(client, spec.artifact), options)
-    if runtime is not None:  # the default cannot install these wheels; the newest that can
-        key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
-        options = {**options, key: runtime}
+    compute.check_options(spec, options)
+    if not compute.text(options, "existing_cluster_id"):  # an existing cluster has its own runtime
+        default = compute.default_runtime(client, options)
+        runtime = upload.check_runtime(upload.wheel_infos(client, spec.artifact), options, default)
+        if runtime is not None:  # the default cannot install these wheels; the newest that can
+            key = "environment_version" if jobspec.flag(options, "serverless", False) else "spark_version"
+            options = {**options, key: runtime}
     pinned = pins.read(client, spec.artifact)
-    # Validate everything local before storing secrets, so a bad flag leaves nothing behind.
-    jobspec.job_settings(spec, libraries, None, host, user, options)
+    # Choose the compute (and check the permissions for it) and validate the settings before
+    # storing secrets, so a bad flag or a missing permission leaves nothing behind.
+    task_compute = compute.task_compute(client, spec, options)
+    jobspec.job_settings(spec, libraries, None, task_compute, options)
     stored = secrets.store(client, spec.env, user, options)
     try:
-        settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, host, user, options)
+        settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, task_compute, options)
         settings = pins.apply(settings, pinned)  # the locked versions, before the wheels
         return create_once(client, settings)
     except BaseException:

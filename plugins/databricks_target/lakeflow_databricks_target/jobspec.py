@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lakeflow_databricks_target import compute
 from lakeflow_databricks_target.convert import TAG_CREATED_BY, TAG_MAX_WORKERS, TAG_PACKAGE
 from lakeflow_databricks_target.shim import RUN_ID_PARAM, SHIM_DIST, SHIM_ENTRY_POINT
 from lakeflow_host import JobSpec, LakeflowError
 
 TASK_KEY = "lakeflow_task"
-#: 15.4 LTS: a long-term-support runtime with Python 3.11.
-DEFAULT_SPARK_VERSION = "15.4.x-scala2.12"
 #: Databricks allows at most 1000; its default of 1 silently SKIPS every concurrent run-now.
 DEFAULT_MAX_CONCURRENT_RUNS = 1000
 #: Serverless environment 4: Python 3.12.3, released 2025-08-13, each version supported for three
@@ -21,30 +20,21 @@ DEFAULT_MAX_CONCURRENT_RUNS = 1000
 DEFAULT_ENVIRONMENT_VERSION = "4"
 
 
-def flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
-    """A declared bool option: the host has already converted it."""
-    value = options.get(key)
-    return default if value is None else bool(value)
-
-
-def default_node_type(host: str) -> str:
-    """A general-purpose node type that exists on the workspace's cloud, judged by its host name."""
-    if "azuredatabricks.net" in host:
-        return "Standard_D4ds_v5"
-    if "gcp.databricks.com" in host:
-        return "n2-standard-4"
-    return "m5d.large"
+flag = compute.flag
 
 
 def job_settings(
     spec: JobSpec,
     libraries: list[str],
     env_param: str | None,
-    host: str,
-    user: str,
-    options: Mapping[str, str],
+    task_compute: dict,
+    options: Mapping[str, Any],
 ) -> dict:
-    """The jobs/create body (plain JSON, as the SDK's from_dict/as_dict would shape it)."""
+    """The jobs/create body (plain JSON, as the SDK's from_dict/as_dict would shape it).
+
+    ``task_compute`` is what `compute.task_compute` chose: a new cluster, an existing one, or
+    nothing for serverless.
+    """
     serverless = flag(options, "serverless", False)
     max_runs = spec.max_concurrent_runs or DEFAULT_MAX_CONCURRENT_RUNS
     if not 1 <= max_runs <= 1000:
@@ -59,11 +49,15 @@ def job_settings(
         },
         "max_retries": 0,  # a retried task would start a second copy with the same arguments
     }
+    timeout = compute.timeout_seconds(options)
+    if timeout:
+        task["timeout_seconds"] = timeout  # a hung task must not keep a cluster up forever
     settings: dict = {
         "name": spec.name,
+        # Job tags become the job cluster's tags (RW-36): values fit every cloud's rules.
         "tags": {
             TAG_CREATED_BY: "lakeflow",
-            TAG_PACKAGE: spec.package,
+            TAG_PACKAGE: compute.tag_value(spec.package),
             TAG_MAX_WORKERS: str(spec.max_workers),
         },
         "max_concurrent_runs": max_runs,
@@ -71,6 +65,9 @@ def job_settings(
         "queue": {"enabled": flag(options, "queue", True)},
         "tasks": [task],
     }
+    identity = compute.text(options, "run_as")
+    if identity:
+        settings["run_as"] = compute.run_as(identity)
     if serverless:
         task["environment_key"] = "lakeflow"
         settings["environments"] = [
@@ -83,27 +80,20 @@ def job_settings(
             }
         ]
         return settings
-    cluster: dict = {
-        "spark_version": options.get("spark_version") or DEFAULT_SPARK_VERSION,
-        "node_type_id": options.get("node_type") or default_node_type(host),
-        "autoscale": {"min_workers": 1, "max_workers": spec.max_workers},
-        # Dedicated (single user) access mode can read Unity Catalog volumes and workspace files.
-        "data_security_mode": options.get("data_security_mode") or "SINGLE_USER",
-    }
-    if cluster["data_security_mode"] == "SINGLE_USER":
-        cluster["single_user_name"] = user
-    task["new_cluster"] = cluster
+    task.update({k: (dict(v) if isinstance(v, dict) else v) for k, v in task_compute.items()})
     task["libraries"] = [{"whl": path} for path in libraries]
     return settings
 
 
 def typed(settings: dict) -> dict:
     """jobs.create keyword arguments: the SDK wants its dataclasses, not plain dicts."""
-    from databricks.sdk.service.jobs import JobEnvironment, QueueSettings, Task
+    from databricks.sdk.service.jobs import JobEnvironment, JobRunAs, QueueSettings, Task
 
     kwargs = dict(settings)
     kwargs["queue"] = QueueSettings.from_dict(settings["queue"])
     kwargs["tasks"] = [Task.from_dict(t) for t in settings["tasks"]]
+    if "run_as" in settings:
+        kwargs["run_as"] = JobRunAs.from_dict(settings["run_as"])
     if "environments" in settings:
         kwargs["environments"] = [JobEnvironment.from_dict(e) for e in settings["environments"]]
     return kwargs

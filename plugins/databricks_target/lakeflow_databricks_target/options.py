@@ -1,4 +1,5 @@
-"""The options the databricks target reads (declared for the host; see lakeflow_host.options)."""
+"""The options the databricks target reads (declared for the host; see lakeflow_host.options),
+one Option per entry, alphabetical."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from lakeflow_host import Option
 OPTIONS: tuple[Option, ...] = (
     Option(
         name="data_security_mode",
-        help="cluster access mode",
+        help="cluster access mode: DEDICATED, STANDARD, AUTO or a value of the SDK's DataSecurityMode "
+        "[SINGLE_USER, unless a policy sets it]",
         stages=("job",),
     ),
     Option(
@@ -16,9 +18,24 @@ OPTIONS: tuple[Option, ...] = (
         stages=("upload", "job"),
     ),
     Option(
+        name="existing_cluster_id",
+        help="run on this all-purpose cluster instead of a new job cluster (for development)",
+        stages=("job",),
+    ),
+    Option(
+        name="instance_pool_id",
+        help="instance pool for the job cluster's nodes (the pool decides the node type)",
+        stages=("job",),
+    ),
+    Option(
         name="node_type",
-        help="cluster node type",
+        help="cluster node type [the workspace's smallest general-purpose one with 2 cores and 8 GB]",
         flag=True,
+        stages=("job",),
+    ),
+    Option(
+        name="policy_id",
+        help="cluster policy for the job cluster (needed without unrestricted cluster creation)",
         stages=("job",),
     ),
     Option(
@@ -60,10 +77,24 @@ OPTIONS: tuple[Option, ...] = (
         stages=("upload", "job"),
     ),
     Option(
+        name="single_node",
+        help="a driver-only job cluster (pure-Python tasks use only the driver)",
+        type=bool,
+        default=False,
+        stages=("job",),
+    ),
+    Option(
         name="spark_version",
-        help="cluster runtime [15.4 LTS; 16.4 LTS when the wheels need Python 3.12]",
+        help="cluster runtime, 13.3 or later [the workspace's latest LTS, or one that fits the wheels' Python]",
         flag=True,
         stages=("upload", "job"),
+    ),
+    Option(
+        name="timeout",
+        help="seconds a run may take before Databricks stops it [no limit]",
+        type=int,
+        minimum=1,
+        stages=("job",),
     ),
     Option(
         name="volume",

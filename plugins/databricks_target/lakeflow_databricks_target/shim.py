@@ -178,6 +178,15 @@ def main():
     sys.argv = ["lakeflow-task", *args]
     try:
         result = eps[0].load()()
+    except SystemExit as exc:
+        # Click and Typer apps raise SystemExit even on success; a wheel task fails on any
+        # SystemExit, so 0 (or None) returns normally and only a real failure stays one.
+        if exc.code in (None, 0):
+            return
+        if isinstance(sys.stderr, _Redacting):
+            _redact_exception(exc, sys.stderr)
+            exc.code = exc.args[0] if exc.args else exc.code
+        raise
     except Exception as exc:
         if isinstance(sys.stderr, _Redacting):
             _redact_exception(exc, sys.stderr)
@@ -186,7 +195,6 @@ def main():
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _Redacting):
                 stream.flush()
-    # Return normally on success: a wheel task treats SystemExit, even SystemExit(0), as suspect.
     if result not in (None, 0):
         raise SystemExit(result)
 '''

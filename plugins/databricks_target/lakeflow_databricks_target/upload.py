@@ -129,14 +129,16 @@ def _upload_volume(client: Any, directory: str, files: tuple[tuple[str, bytes], 
     return sent
 
 
-def check_runtime(infos: list[compat.WheelInfo], options: Mapping[str, Any]) -> str | None:
-    """The runtime the job must use for these wheels instead of the default (None: the default or
-    the pinned one fits); one line when none fits."""
+def check_runtime(infos: list[compat.WheelInfo], options: Mapping[str, Any], default: str | None = None) -> str | None:
+    """The runtime the job must use for these wheels instead of ``default`` (the one the job
+    would get; None: the newest LTS lakeflow knows) (None: the default or the pinned one fits);
+    one line when none fits."""
     from lakeflow_databricks_target import jobspec
 
     serverless = jobspec.flag(options, "serverless", False)
-    default = jobspec.DEFAULT_ENVIRONMENT_VERSION if serverless else jobspec.DEFAULT_SPARK_VERSION
-    return compat.choose(infos, options, serverless, default)
+    if serverless:
+        default = jobspec.DEFAULT_ENVIRONMENT_VERSION
+    return compat.choose(infos, options, serverless, default or compat.LTS_RUNTIMES[0])
 
 
 def read_beside(client: Any, artifact: str, name: str) -> bytes | None:
