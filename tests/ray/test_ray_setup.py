@@ -64,3 +64,16 @@ def test_an_artifact_not_uploaded_to_ray_is_refused(home, lakeflow, task_wheel: 
     proc = lakeflow("create-job", "--target", "ray", "j", "lakeflow-testtask", str(task_wheel), check=False)
     assert proc.returncode == 1
     assert "was not uploaded to the ray target; run `lakeflow upload-wheel --target ray`" in proc.stderr
+
+
+def test_a_run_that_cannot_be_submitted_is_an_error_and_not_a_run(home, lakeflow, task_wheel):
+    pytest.importorskip("ray.job_submission", reason="Ray is not installed; pip install -e '.[test,ray]'")
+    import shutil
+
+    remote = lakeflow("upload-wheel", "--target", "ray", str(task_wheel)).stdout.strip()
+    job_id = lakeflow("create-job", "--target", "ray", "j", "lakeflow-testtask", remote).stdout.strip()
+    shutil.rmtree(Path(remote).parent)
+    proc = lakeflow("trigger-run", "--target", "ray", "--address", "http://127.0.0.1:9", job_id, "x", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(f"Error: the job's artifact {remote} is gone from this machine")
+    assert lakeflow("list-job-runs", "--target", "ray", job_id, "--json").stdout.strip() == "[]"

@@ -174,16 +174,24 @@ def trigger(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run
             "address": where,
             "queued_time": time.time(),
         }
+        error: LakeflowError | None = None
         try:
             advance(job_id, job, data)
-        except LakeflowError:
-            if not data[run_id].get("submitted"):
-                del data[run_id]  # nothing was started for this call
-            raise
-        run = to_run(job_id, run_id, data[run_id])
+        except LakeflowError as exc:
+            error = exc
+        rec = data[run_id]
+        if error is None and rec["state"] == RunState.FAILED.value and not rec.get("submitted"):
+            error = LakeflowError(rec["message"])  # refused before it started
+        if error is not None and not rec.get("submitted"):
+            del data[run_id]  # nothing was started for this call; other runs' changes are kept
+        else:
+            error = None
+        run = to_run(job_id, run_id, rec)
         leftover = has_queued(data)
     if leftover:
         ensure_pump(job_id)
+    if error is not None:
+        raise error
     return run
 
 
