@@ -6,6 +6,7 @@ import hashlib
 import json
 import shlex
 import stat
+from pathlib import Path
 
 import pytest
 from ray_support import CLUSTER_SECRET, CLUSTER_SECRET_NAME
@@ -232,3 +233,25 @@ def test_the_locks_pins_are_installed_on_the_cluster(ray_env, lakeflow, tmp_path
     seen = dict(line.split("=", 1) for line in log.splitlines() if "=" in line and not line.startswith("20"))
     assert (seen["SIX"], seen["HELPER_DEP"], seen["ARGS"]) == ("1.16.0", "2.0.0", "hi")
     assert "resolved at job creation" not in proc.stderr
+
+
+def test_queued_runs_start_with_nobody_watching(ray_env, ray_address, lakeflow, ray_job, home):
+    from ray.job_submission import JobSubmissionClient
+    from support import wait_until
+
+    job_id = ray_job("--max-workers", "1")
+    first = lakeflow("trigger-run", job_id, "sleep", "1").stdout.strip()
+    second = lakeflow("trigger-run", job_id, "sleep", "0").stdout.strip()
+    # No lakeflow command runs from here on: the job's detached pump submits the second run
+    # once the first has ended.
+    client = JobSubmissionClient(ray_address)
+
+    def ended(run_id: str) -> bool:
+        found = [j for j in client.list_jobs() if j.submission_id == run_id]
+        return bool(found) and found[0].status.is_terminal()
+
+    wait_until(lambda: ended(first) and ended(second), 300, 0.5)
+    assert client.get_job_info(first).end_time <= client.get_job_info(second).start_time
+    # The pump is gone once the queue is empty.
+    pid = int((home / "ray" / "locks" / f"pump-{job_id}.lock").read_text())
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), 30)
