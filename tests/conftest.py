@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pants_support import pants_cmd, pants_env, pants_repo  # noqa: F401 - shared session fixtures
-from support import copy_project
+from support import copy_project, stop_runs
 
 # Variables that would make the Databricks target the default, or change the builder.
 _FOREIGN_ENV = (
@@ -35,29 +35,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # No ~/.databrickscfg DEFAULT profile may turn the Databricks target on.
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
     yield root
-    _stop_runs(root)
-
-
-def _stop_runs(root: Path) -> None:
-    """Kill whatever a test left running, so that no process outlives the test."""
-    if not (root / "lakeflow.db").exists():
-        return
-    import sqlite3
-
-    db = sqlite3.connect(root / "lakeflow.db", timeout=30)
-    pids = [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
-    db.close()
-    for worker in (root / "locks").glob("*.worker"):
-        pids.append(int(worker.read_text().split()[0]))
-    for pid in pids:
-        try:
-            os.killpg(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.kill(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
+    stop_runs(root)
 
 
 CLI = Callable[..., subprocess.CompletedProcess]

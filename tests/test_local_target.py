@@ -175,15 +175,17 @@ def test_a_run_whose_processes_died_is_reported_failed(home, lakeflow, task_job,
     pidfile = tmp_path / "pids.json"
     run_id = lakeflow("trigger-run", job_id, "tree", "600", str(pidfile)).stdout.strip()
     pids = wait_until(lambda: pidfile.exists() and pidfile.read_text() and json.loads(pidfile.read_text()))
-    worker_pid = int(next((home / "locks").glob("*.worker")).read_text().split()[0])
-    # As if the machine went down: the worker and the task vanish without recording anything.
-    os.kill(worker_pid, signal.SIGKILL)
+    db = sqlite3.connect(home / "lakeflow.db")
+    supervisor_pid = db.execute("SELECT sup_pid FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    db.close()
+    # As if the machine went down: the supervisor and the task vanish without recording anything.
+    os.kill(supervisor_pid, signal.SIGKILL)
     os.killpg(pids["task"], signal.SIGKILL)
     os.kill(pids["grandchild"], signal.SIGKILL)
     run = wait_until(
         lambda: (r := json.loads(lakeflow("get-run", run_id, "--json").stdout))["state"] != "RUNNING" and r, timeout=20
     )
-    assert run["state"] == "FAILED" and "lost" in run["message"]
+    assert run["state"] == "FAILED" and "supervisor and its task were both killed" in run["message"]
 
 
 def test_several_lakeflow_processes_at_once(home, lakeflow, task_job):

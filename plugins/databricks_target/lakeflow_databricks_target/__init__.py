@@ -25,6 +25,7 @@ from lakeflow_host import (
     TargetInfo,
     hookimpl,
     lazy_module,
+    normalize_name,
 )
 
 # Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
@@ -82,7 +83,7 @@ def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
     client = _client.workspace_client(options)
     libraries = upload.libraries_for(client, spec.artifact)
     uploaded = convert.dist_of(spec.artifact)
-    if uploaded != convert.norm(spec.package):
+    if uploaded != normalize_name(spec.package):
         # The run shim calls the package it was uploaded with; a different PACKAGE would be a lie.
         raise LakeflowError(
             f"{spec.artifact} is a wheel of {uploaded}, not {spec.package}; pass the package name of the wheel"

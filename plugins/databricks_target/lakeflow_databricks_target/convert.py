@@ -6,7 +6,7 @@ from typing import Any
 
 from lakeflow_databricks_target.secrets import parse_param
 from lakeflow_databricks_target.shim import OWN_PREFIX, RUN_ID_PARAM, decode_params
-from lakeflow_host import Job, Run, RunState
+from lakeflow_host import Job, Run, RunState, normalize_name
 
 TARGET = "databricks"
 TAG_CREATED_BY = "created_by"
@@ -125,12 +125,12 @@ def to_job(job: Any, host: str) -> Job:
             max_workers = cluster.autoscale.max_workers
     libraries = [lib.whl for lib in (task.libraries or []) if lib.whl] if task else []
     package = tags.get(TAG_PACKAGE, "")
-    artifact = next((p for p in libraries if dist_of(p) == norm(package)), libraries[0] if libraries else "")
+    artifact = next((p for p in libraries if dist_of(p) == normalize_name(package)), libraries[0] if libraries else "")
     if not libraries and task and task.environment_key:
         for env in settings.environments or []:
             if env.environment_key == task.environment_key and env.spec and env.spec.dependencies:
                 deps = env.spec.dependencies
-                artifact = next((d for d in deps if dist_of(d) == norm(package)), deps[0])
+                artifact = next((d for d in deps if dist_of(d) == normalize_name(package)), deps[0])
     return Job(
         target=TARGET,
         job_id=str(job.job_id),
@@ -153,12 +153,9 @@ def shim_params(job: Any) -> tuple[str, ...]:
     return tuple(params) or (RUN_ID_PARAM,)
 
 
-def norm(name: str) -> str:
-    return name.replace("-", "_").replace(".", "_").lower()
-
-
 def dist_of(path: str) -> str:
-    return norm(path.rsplit("/", 1)[-1].split("-", 1)[0])
+    """The normalized distribution name of the wheel at a remote path."""
+    return normalize_name(path.rsplit("/", 1)[-1].split("-", 1)[0])
 
 
 def is_lakeflow_job(job: Any) -> bool:

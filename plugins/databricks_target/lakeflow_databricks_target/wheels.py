@@ -17,11 +17,10 @@ from pathlib import Path
 
 from lakeflow_databricks_target.pins import REQUIREMENTS
 from lakeflow_databricks_target.shim import shim_wheel, zip_wheel
-from lakeflow_host import LakeflowError
+from lakeflow_host import LakeflowError, parse_wheel_name
 
 #: Bump when the layout or the shim protocol changes, so old uploads are not reused.
 LAYOUT_VERSION = "1"
-_WHEEL_NAME = re.compile(r"^(?P<dist>[^-]+)-(?P<version>[^-]+)(?P<rest>(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl)$")
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,12 @@ def versioned(path: Path) -> tuple[str, bytes]:
         data = path.read_bytes()
     except OSError as exc:
         raise LakeflowError(f"cannot read {path}: {exc.strerror}; rebuild with `lakeflow build-wheel`") from exc
-    match = _WHEEL_NAME.match(path.name)
-    if not match or not zipfile.is_zipfile(path):
+    parse_wheel_name(path.name)  # a name that is not a wheel's is an error naming the fix
+    if not zipfile.is_zipfile(path):
         raise LakeflowError(f"{path.name} is not a wheel; pass the .whl that `lakeflow build-wheel` printed")
-    dist, version = match["dist"], match["version"]
+    # The file's own spelling of name and version (a wheel name's fields never hold "-"): the
+    # .dist-info folder inside is named with them.
+    dist, version, rest = path.name.split("-", 2)
     if "+lf" in version or ".lf" in version:
         return path.name, data  # already ours (an upload of an earlier upload's file)
     tag = "lf" + hashlib.sha256(data).hexdigest()[:12]
@@ -92,4 +93,4 @@ def versioned(path: Path) -> tuple[str, bytes]:
             files[name] = content
     if record_path is None:
         raise LakeflowError(f"{path.name} has no RECORD file, so it is not a valid wheel; rebuild it")
-    return f"{dist}-{new_version}{match['rest']}", zip_wheel(files, record_path)
+    return f"{dist}-{new_version}-{rest}", zip_wheel(files, record_path)

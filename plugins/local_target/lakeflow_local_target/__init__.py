@@ -1,22 +1,25 @@
 """The ``local`` target: runs jobs on this machine, with no account and no server to start.
 
 State lives in one SQLite database under ``$LAKEFLOW_HOME`` (default: the per-user data
-directory). Each trigger queues a run; a detached per-job worker starts queued runs in trigger
-order, at most ``max_concurrent_runs`` (default: ``max_workers``) at once, each in its own
-session with its output captured to a log file. Runs execute the job package's
-``lakeflow-task`` entry point in a venv made once per uploaded artifact set.
-POSIX only (process groups, ``fcntl`` locks).
+directory), private to the user. Each trigger queues a run; detached per-job supervisors (see
+``supervisor.py``) start queued runs in trigger order, at most ``max_concurrent_runs``
+(default: ``max_workers``) at once, each in its own session and a fresh working directory, with
+a minimal environment and its output, secrets redacted, captured to a capped log. Runs execute
+the job package's ``lakeflow-task`` entry point in a venv made once per uploaded artifact set.
+POSIX only (sessions, ``fcntl`` locks); Linux for subreaping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+import os
+import signal
+from collections.abc import Mapping, Sequence
 
 from lakeflow_host import (
     Artifact,
     Job,
     JobSpec,
+    LakeflowError,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -25,103 +28,114 @@ from lakeflow_host import (
     hookimpl,
     lazy_module,
 )
-from lakeflow_local_target import procs, store
+from lakeflow_local_target import procs, safety, store
+from lakeflow_local_target.safety import environment_errors
 
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
 envs = lazy_module("lakeflow_local_target.envs")
-worker = lazy_module("lakeflow_local_target.worker")
+slots = lazy_module("lakeflow_local_target.slots")
+output = lazy_module("lakeflow_local_target.output")
 
 NAME = "local"
-_LOG_LIMIT = 10 * 1024 * 1024
+# A slot is a process; far more than a machine runs at once, far less than SQLite's integers.
+_MAX_SLOTS = 10_000
 
 
 @hookimpl
 def targets() -> list[TargetInfo]:
+    from lakeflow_local_target.options import OPTIONS
+
     # SQLite serializes the inserts anyway; one trigger at a time keeps run ids in input order.
     return [
-        TargetInfo(NAME, (), "runs on this machine: no account, no server", triggers_in_flight=1, poll_interval=0.2)
+        TargetInfo(
+            NAME, OPTIONS, "runs on this machine: no account, no server", triggers_in_flight=1, poll_interval=0.2
+        )
     ]
 
 
 @hookimpl
+@environment_errors
 def upload_artifact(artifact: Artifact) -> RemoteArtifact:
-    return envs.upload(store.home(), artifact)
+    root = store.home()
+    store.connect(root).close()  # the home checked before anything lands in it
+    with safety.private_umask():
+        return envs.upload(root, artifact)
+
+
+def _in_range(value: int | None, flag: str) -> None:
+    if value is not None and value > _MAX_SLOTS:
+        raise LakeflowError(f"{flag} {value} is out of range for the local target; pass at most {_MAX_SLOTS}")
 
 
 @hookimpl
-def create_job(spec: JobSpec) -> Job:
+@environment_errors
+def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
+    _in_range(spec.max_workers, "--max-workers")
+    _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
+    env = safety.check_env(spec.env)
+    settings = dict(options)  # converted, with defaults, by the host
     root = store.home()
+    db = store.connect(root)
     main, companions = envs.artifact_files(root, spec.artifact)
     kind = "pex" if main.suffix == ".pex" else "wheel"
     if kind == "wheel":
         envs.check_wheel(main, spec.package)
         envs.check_python(main)
-        envs.prepare_env(root, main, companions)  # fail at create time, not in every run
+        with safety.private_umask():
+            safety.seal_env(envs.prepare_env(root, main, companions))  # fail at create time, not in every run
     cap = spec.max_concurrent_runs or spec.max_workers
-    db = store.connect(root)
     with store.transaction(db):
-        job_id = store.insert_job(db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(spec.env))
-        envs.write_secrets(store.secrets_path(root, job_id), dict(spec.env))
+        job_id = store.insert_job(
+            db, spec.name, spec.package, str(main), kind, spec.max_workers, cap, sorted(env), settings
+        )
+        envs.write_secrets(store.secrets_path(root, job_id), env)
     return store.to_job(store.job_row(db, job_id))
 
 
 @hookimpl
+@environment_errors
 def get_job(job_id: str) -> Job:
     return store.to_job(store.job_row(store.connect(store.home()), job_id))
 
 
 @hookimpl
+@environment_errors
 def list_jobs() -> list[Job]:
     db = store.connect(store.home())
     return [store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs ORDER BY id DESC")]
 
 
 @hookimpl
+@environment_errors
 def trigger_run(job_id: str, args: Sequence[str]) -> Run:
+    checked = safety.check_args(args)  # before anything is stored: the supervisor would only fail later
     root = store.home()
     db = store.connect(root)
     job = store.job_row(db, job_id)
-    run_id = store.insert_run(db, job["id"], list(args))
-    worker.ensure_worker(root, job["id"])
+    run_id = slots.dispatch(root, job["id"], db, checked)
     return store.to_run(store.run_row(db, run_id))
-
-
-def _reconcile(root: Path, rows: list) -> None:
-    """Report runs whose process was lost as FAILED, and restart a dead job's queue."""
-    db = None
-    for job_id in {row["job_id"] for row in rows if row["state"] in ("QUEUED", "RUNNING")}:
-        if worker.worker_alive(root, job_id):
-            continue
-        db = db or store.connect(root)
-        for row in rows:
-            if (
-                row["job_id"] == job_id
-                and row["state"] == "RUNNING"
-                and not procs.alive(row["pid"], row["pid_started"])
-            ):
-                with store.transaction(db):
-                    store.finish_run(
-                        db,
-                        row["id"],
-                        RunState.FAILED,
-                        None,
-                        "the run's process was lost (killed, or the machine restarted) before it recorded an end",
-                    )
-        if any(row["job_id"] == job_id and row["state"] == "QUEUED" for row in rows):
-            worker.ensure_worker(root, job_id)
 
 
 def _fresh_rows(sql: str, params: tuple) -> list:
     root = store.home()
     db = store.connect(root)
     found = store.rows(db, sql, params)
-    if any(row["state"] in ("QUEUED", "RUNNING") for row in found):
-        _reconcile(root, found)
+    # Settle runs nobody watches any more and start what free slots can take.
+    stale = {
+        row["job_id"]
+        for row in found
+        if row["state"] == "QUEUED"
+        or (row["state"] == "RUNNING" and not procs.alive(row["sup_pid"], row["sup_started"]))
+    }
+    if stale:
+        for job_id in stale:
+            slots.dispatch(root, job_id, db)
         found = store.rows(db, sql, params)
     return found
 
 
 @hookimpl
+@environment_errors
 def list_job_runs(job_id: str | None) -> list[Run]:
     if job_id is None:
         return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())]
@@ -130,23 +144,18 @@ def list_job_runs(job_id: str | None) -> list[Run]:
 
 
 @hookimpl
+@environment_errors
 def get_run(run_id: str) -> Run:
     row = store.run_row(store.connect(store.home()), run_id)
     return store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
 
 
 @hookimpl
+@environment_errors
 def get_run_logs(run_id: str) -> RunLogs:
     root = store.home()
     run = get_run(run_id)
-    path = store.log_path(root, run.run_id)
-    text, truncated = "", False
-    if path.exists():
-        with open(path, "rb") as handle:
-            size = handle.seek(0, 2)
-            truncated = size > _LOG_LIMIT
-            handle.seek(max(0, size - _LOG_LIMIT))
-            text = handle.read().decode("utf-8", errors="replace")
+    text, truncated = output.read_log(store.run_dir(root, run.run_id))
     note = None
     if run.state is RunState.QUEUED:
         note = "the run is queued and has not started yet"
@@ -157,6 +166,7 @@ def get_run_logs(run_id: str) -> RunLogs:
 
 
 @hookimpl
+@environment_errors
 def cancel_run(run_id: str) -> Run:
     db = store.connect(store.home())
     with store.transaction(db):
@@ -165,6 +175,9 @@ def cancel_run(run_id: str) -> Run:
             store.finish_run(db, row["id"], RunState.CANCELED, None, "canceled before it started")
         elif row["state"] == "RUNNING":
             store.finish_run(db, row["id"], RunState.CANCELED, None, "canceled by the user")
-    if row["state"] == "RUNNING" and procs.alive(row["pid"], row["pid_started"]):
-        procs.kill_tree(row["pid"])
+    if row["state"] == "RUNNING":
+        if procs.alive(row["sup_pid"], row["sup_started"]):
+            os.kill(row["sup_pid"], signal.SIGUSR1)  # it kills every process of the run, and waits for them
+        elif procs.alive(row["pid"], row["pid_started"]):
+            procs.kill_tree(row["pid"])  # its supervisor is gone: what is still in the task's tree
     return store.to_run(store.run_row(db, row["id"]))

@@ -12,19 +12,25 @@ import configparser
 import contextlib
 import fcntl
 import hashlib
-import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lakeflow_host import Artifact, LakeflowError, RemoteArtifact, file_sha256, uv_binary
+from lakeflow_host import (
+    TASK_ENTRY_POINT,
+    Artifact,
+    LakeflowError,
+    RemoteArtifact,
+    file_sha256,
+    normalize_name,
+    uv_binary,
+)
 
-ENTRY_POINT = "lakeflow-task"
+ENTRY_POINT = TASK_ENTRY_POINT
 _COMPLETE = ".lakeflow-complete"
 #: The artifact's pins from uv.lock, stored under one name in each artifact folder.
 REQUIREMENTS = "requirements.txt"
@@ -33,15 +39,81 @@ REQUIREMENTS = "requirements.txt"
 # does: its `module:function` is read from that wheel (see `task_entry_point`), so a companion
 # wheel declaring the same script cannot shadow it. Importing it directly, instead of finding it
 # with importlib.metadata in every run, saves each run ~50 ms of CPU.
+# Before the user's arguments comes a file descriptor from its supervisor holding the launch
+# plan (see supervisor.py): where to write the exit code; a "lifeline" pipe that reads EOF when
+# the supervisor dies, upon which a thread of the task takes over copying its output to the
+# log (redacted), so that the task never writes into a broken pipe; and what to exec once the
+# task is done if the supervisor is gone by then.
 _LAUNCHER = (
-    "import sys\n"
+    "import json, os, sys, threading\n"
     "from importlib import import_module\n"
-    "module, _, attrs = sys.argv[1].partition(':')\n"
-    "task = import_module(module)\n"
-    "for attr in filter(None, attrs.split('.')):\n"
-    "    task = getattr(task, attr)\n"
-    f"sys.argv = [{ENTRY_POINT!r}] + sys.argv[2:]\n"
-    "sys.exit(task())\n"
+    "entry, plan = sys.argv[1], json.loads(os.read(int(sys.argv[2]), 1 << 20))\n"
+    "os.close(int(sys.argv[2]))\n"
+    f"sys.argv = [{ENTRY_POINT!r}] + sys.argv[3:]\n"
+    "fds = plan['fds']\n"
+    "for fd in fds.values():\n"
+    "    os.set_inheritable(fd, False)\n"
+    "secrets = sorted({os.environ[n].encode() for n in plan['secrets'] if os.environ.get(n)}, key=len, reverse=True)\n"
+    "def _keep_logging():\n"
+    "    try:\n"
+    "        os.read(fds['lifeline'], 1)\n"
+    "        held = b''\n"
+    "        while True:\n"
+    "            data = os.read(fds['output'], 1 << 16)\n"
+    "            if not data:\n"
+    "                os.write(fds['log'], held)\n"
+    "                return\n"
+    "            data = held + data\n"
+    "            for value in secrets:\n"
+    "                data = data.replace(value, b'[REDACTED]')\n"
+    "            keep = max([n for v in secrets for n in range(1, len(v)) if data.endswith(v[:n])] or [0])\n"
+    "            held = data[len(data) - keep:] if keep else b''\n"
+    "            os.write(fds['log'], data[:len(data) - keep])\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "keeper = threading.Thread(target=_keep_logging, daemon=True)\n"
+    "keeper.start()\n"
+    "def _exit_code(value):\n"
+    "    if value is None:\n"
+    "        return 0\n"
+    "    if isinstance(value, int) and not isinstance(value, bool):\n"
+    "        return value & 0xFF\n"
+    "    print(value, file=sys.stderr)\n"
+    "    return 1\n"
+    "try:\n"
+    "    module, _, attrs = entry.partition(':')\n"
+    "    task = import_module(module)\n"
+    "    for attr in filter(None, attrs.split('.')):\n"
+    "        task = getattr(task, attr)\n"
+    "    code = _exit_code(task())\n"
+    "except SystemExit as exc:\n"
+    "    code = _exit_code(exc.code)\n"
+    "except BaseException:\n"
+    "    import traceback\n"
+    "    try:\n"
+    "        traceback.print_exc()\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "    code = 1\n"
+    "for stream in (sys.stdout, sys.stderr):\n"
+    "    try:\n"
+    "        stream.flush()\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "try:\n"
+    "    os.write(fds['status'], str(code).encode())\n"
+    "except OSError:\n"
+    "    pass\n"
+    "if os.getppid() != plan['parent']:\n"
+    "    try:\n"
+    "        null = os.open(os.devnull, os.O_RDWR)\n"
+    "        for fd in (0, 1, 2):\n"
+    "            os.dup2(null, fd)\n"
+    "        keeper.join(2)  # let it copy what the task wrote last\n"
+    "        os.execve(plan['adopt']['argv'][0], plan['adopt']['argv'], plan['adopt']['env'])\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "sys.exit(code)\n"
 )
 
 
@@ -96,14 +168,10 @@ def artifact_files(root: Path, remote_path: str) -> tuple[Path, list[Path]]:
     return main, companions
 
 
-def _normalize(name: str) -> str:
-    return name.replace("-", "_").replace(".", "_").lower()
-
-
 def check_wheel(main: Path, package: str) -> None:
     """The wheel must be ``package`` and declare the ``lakeflow-task`` entry point."""
     dist_name = main.name.split("-")[0]
-    if _normalize(dist_name) != _normalize(package):
+    if normalize_name(dist_name) != normalize_name(package):
         raise LakeflowError(
             f"package {package!r} is not the one in {main.name} (it holds {dist_name!r}); pass {dist_name} as PACKAGE"
         )
@@ -216,8 +284,7 @@ def write_secrets(path: Path, values: dict[str, str]) -> None:
     """Env-var values, readable by this user only, outside the database."""
     import json
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent)
-    with os.fdopen(fd, "w") as handle:  # mkstemp creates the file with mode 0600
-        json.dump(values, handle)
-    os.replace(tmp, path)
+    from lakeflow_local_target import safety
+
+    safety.private_dir(path.parent)
+    safety.write_private(path, json.dumps(values).encode())

@@ -66,11 +66,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _signal_all(pid: int, pids: list[int], sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # runs start their own session, so the group is the run's tree
-    except (ProcessLookupError, PermissionError):
-        pass
+def _signal_all(pid: int | None, pids: list[int], sig: int) -> None:
+    if pid is not None:
+        try:
+            os.killpg(pid, sig)  # runs start their own session, so the group is the run's tree
+        except (ProcessLookupError, PermissionError):
+            pass
     for other in pids:
         try:
             os.kill(other, sig)
@@ -88,3 +89,17 @@ def kill_tree(pid: int, grace: float = 3.0) -> None:
             return
         time.sleep(0.05)
     _signal_all(pid, tree + descendants(pid), signal.SIGKILL)
+
+
+def kill_descendants(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM every process below ``pid`` (a subreaper, so orphans stay below it), then
+    SIGKILL whatever is left after ``grace`` seconds; ``pid`` itself is spared."""
+    tree = descendants(pid)
+    _signal_all(None, tree, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        tree = [p for p in tree if alive(p, started(p))] + [p for p in descendants(pid) if p not in tree]
+        if not tree:
+            return
+        time.sleep(0.05)
+    _signal_all(None, tree + descendants(pid), signal.SIGKILL)

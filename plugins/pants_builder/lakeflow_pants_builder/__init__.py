@@ -23,7 +23,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import Artifact, BuilderInfo, LakeflowError, Option, file_sha256, hookimpl, lazy_module
+from lakeflow_host import (
+    Artifact,
+    BuilderInfo,
+    LakeflowError,
+    Option,
+    file_sha256,
+    hookimpl,
+    lazy_module,
+    normalize_name,
+)
 
 if TYPE_CHECKING:
     from lakeflow_pants_builder.targets import Target
@@ -136,9 +145,9 @@ def _package(pants_cmd: str, root: Path, addresses: list[str]) -> list[Path]:
 
 
 def _wheel_for(target: Target, written: list[Path]) -> Path | None:
-    name = targets.normalize(target.dist_name or "")
+    name = normalize_name(target.dist_name or "")
     for path in written:
-        if path.suffix == ".whl" and targets.normalize(path.name.split("-")[0]) == name:
+        if path.suffix == ".whl" and normalize_name(path.name.split("-")[0]) == name:
             return path
     return None
 
@@ -167,7 +176,7 @@ def requirements(wheel: Path) -> set[str]:
         if line.lower().startswith("requires-dist:"):
             match = _REQ_NAME.match(line.split(":", 1)[1])
             if match:
-                found.add(targets.normalize(match.group(1)))
+                found.add(normalize_name(match.group(1)))
     return found
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import LakeflowError
+from lakeflow_host import TASK_ENTRY_POINT, LakeflowError, normalize_name
 from lakeflow_pants_builder import pants
 
 if sys.version_info >= (3, 11):
@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-ENTRY_POINT = "lakeflow-task"
+ENTRY_POINT = TASK_ENTRY_POINT
 DIST = "python_distribution"
 PEX = "pex_binary"
 _DEFAULT_BUILD_PATTERNS = ("BUILD", "BUILD.*")
@@ -244,9 +244,4 @@ def choose_pex(targets: list[Target], scope: str, address: str | None) -> tuple[
 
 def dist_by_name(targets: list[Target]) -> dict[str, Target]:
     """First-party distributions by normalized project name, to recognise companion wheels."""
-    return {normalize(t.dist_name): t for t in targets if t.kind == DIST and t.dist_name}
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalization, so that My_Pkg and my-pkg match."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return {normalize_name(t.dist_name): t for t in targets if t.kind == DIST and t.dist_name}

@@ -8,20 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lakeflow_host import LakeflowError
+from lakeflow_host import TASK_ENTRY_POINT, LakeflowError, normalize_name
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-ENTRY_POINT = "lakeflow-task"
+ENTRY_POINT = TASK_ENTRY_POINT
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalization, so that My_Pkg and my-pkg match."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +32,7 @@ class Project:
         for dep in deps:
             match = _REQ_NAME.match(dep)
             if match:
-                names.add(normalize(match.group(1)))
+                names.add(normalize_name(match.group(1)))
         return names
 
 
@@ -88,7 +83,7 @@ def _workspace_member(root: Path, name: str) -> Path | None:
             if member.resolve() in excluded or not (member / "pyproject.toml").is_file():
                 continue
             member_name = read_pyproject(member).get("project", {}).get("name", "")
-            if normalize(member_name) == normalize(name):
+            if normalize_name(member_name) == normalize_name(name):
                 return member.resolve()
     return None
 
@@ -102,7 +97,7 @@ def path_dependencies(project: Project) -> list[Project]:
         sources = current.data.get("tool", {}).get("uv", {}).get("sources", {}) or {}
         wanted = current.dependency_names
         for dep_name, source in sources.items():
-            if normalize(dep_name) not in wanted or not isinstance(source, dict):
+            if normalize_name(dep_name) not in wanted or not isinstance(source, dict):
                 continue
             if "path" in source:
                 location = (current.root / source["path"]).resolve()

@@ -1,0 +1,185 @@
+"""A job's slots: at most ``max_concurrent_runs`` supervisors (see ``supervisor.py``), plus any
+task that outlived its supervisor, which keeps its slot until it ends, so the cap holds across
+crashes. Whoever finds a queued run and a free slot (a trigger, a supervisor, any ``lakeflow``
+command that looks at the job) starts a supervisor for it; the same look settles runs whose
+supervisor and task are both gone.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lakeflow_host import LakeflowError, RunState
+from lakeflow_local_target import output, procs, safety, store
+
+BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM")
+# A slot whose supervisor was spawned but has not said so yet counts as busy this long.
+_SPAWN_GRACE = 30.0
+# Double fork: the process lakeflow waits for exits at once, the supervisor is nobody's child.
+_BOOT = (
+    "import os, sys\n"
+    "if os.fork():\n"
+    "    os._exit(0)\n"
+    "from lakeflow_local_target.supervisor import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def base_env(source: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The documented minimal environment, taken from ``source``, with sane defaults."""
+    env = {k: v for k, v in source.items() if k in BASE_ENV or k.startswith("LC_")}
+    try:
+        user = pwd.getpwuid(os.getuid())
+        env.setdefault("HOME", user.pw_dir)
+        env.setdefault("USER", user.pw_name)
+    except KeyError:
+        pass
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def _supervisor_env(inherit: bool) -> dict[str, str]:
+    env = dict(os.environ) if inherit else base_env(os.environ)
+    env.pop("LAKEFLOW_HOME", None)
+    if "PYTHONPATH" in os.environ:  # it may be how lakeflow itself is found
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+def _settle(db: sqlite3.Connection, root: Path, row: sqlite3.Row) -> None:
+    """Record the end of a RUNNING run whose supervisor and task are both gone."""
+    code = read_status(root, row["id"])
+    if code is not None:
+        state = RunState.SUCCEEDED if code == 0 else RunState.FAILED
+        store.finish_run(db, row["id"], state, code, describe_exit(code))
+    elif row["pid"] is None:
+        store.finish_run(
+            db, row["id"], RunState.FAILED, None, "its supervisor was killed before the task started; trigger it again"
+        )
+    else:
+        store.finish_run(
+            db,
+            row["id"],
+            RunState.FAILED,
+            None,
+            "its supervisor and its task were both killed (or the machine restarted) before the end was recorded",
+        )
+
+
+def read_status(root: Path, run_id: int) -> int | None:
+    try:
+        text = safety.read_private(store.status_path(root, run_id)).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def busy_slots(db: sqlite3.Connection, root: Path, job_id: int) -> int:
+    """Live supervisors plus tasks that outlived theirs; settles runs nobody watches any more.
+
+    Call inside a transaction.
+    """
+    now = time.time()
+    live = 0
+    for sup in store.rows(db, "SELECT * FROM supervisors WHERE job_id = ?", (job_id,)):
+        if sup["pid"] is None:
+            alive = now - sup["created_at"] < _SPAWN_GRACE
+        else:
+            alive = procs.alive(sup["pid"], sup["pid_started"])
+        if alive:
+            live += 1
+        else:
+            db.execute("DELETE FROM supervisors WHERE id = ?", (sup["id"],))
+    orphans = 0
+    for run in store.rows(db, "SELECT * FROM runs WHERE job_id = ? AND state = 'RUNNING'", (job_id,)):
+        if procs.alive(run["sup_pid"], run["sup_started"]):
+            continue
+        if procs.alive(run["pid"], run["pid_started"]):
+            orphans += 1
+        else:
+            _settle(db, root, run)
+    return live + orphans
+
+
+def dispatch(
+    root: Path, job_id: int, db: sqlite3.Connection | None = None, args: list[str] | None = None
+) -> int | None:
+    """Start a supervisor for each queued run a free slot can take; with ``args``, queue a run
+    first, in the same transaction, and return its id."""
+    db = db or store.connect(root)
+    run_id = None
+    with store.transaction(db):
+        job = store.job_row(db, job_id)
+        if args is not None:
+            run_id = store.insert_run(db, job_id, args)
+        queued = db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
+        wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id))
+        slots = [
+            int(
+                db.execute(
+                    "INSERT INTO supervisors (job_id, created_at) VALUES (?, ?)", (job_id, time.time())
+                ).lastrowid
+            )
+            for _ in range(max(0, wanted))
+        ]
+    if slots:
+        inherit = flag(store.job_options(job).get("inherit_env"))
+        for slot in slots:
+            try:
+                _spawn(root, job_id, slot, inherit)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
+                queued_note = f"run {run_id} is stored and stays queued; " if run_id is not None else ""
+                raise LakeflowError(
+                    f"could not start a supervisor for job {job_id} ({exc}); {queued_note}"
+                    f"see {root / 'supervisor.log'}, then retry any lakeflow command on the job"
+                ) from None
+    return run_id
+
+
+def _spawn(root: Path, job_id: int, slot: int, inherit: bool) -> None:
+    log = safety.open_private(root / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _BOOT, str(root), str(job_id), str(slot)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=_supervisor_env(inherit),
+            start_new_session=True,
+            check=True,
+            cwd="/",
+        )
+    finally:
+        os.close(log)
+
+
+def flag(value: object) -> bool:
+    # Options arrive as strings until the host converts them to their declared type.
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"))
+
+
+def log_cap(options: dict[str, Any]) -> int:
+    try:
+        return max(output.MIN_LOG_BYTES, int(options.get("max_log_bytes") or output.DEFAULT_MAX_LOG_BYTES))
+    except (TypeError, ValueError):
+        return output.DEFAULT_MAX_LOG_BYTES
+
+
+def describe_exit(code: int) -> str | None:
+    if code == 0:
+        return None
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"the task exited with code {code}"
