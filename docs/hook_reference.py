@@ -21,6 +21,8 @@ ORDER = (
     "build_artifact",
     "upload_artifact",
     "create_job",
+    "update_job",
+    "delete_job",
     "get_job",
     "list_jobs",
     "trigger_run",
@@ -28,6 +30,7 @@ ORDER = (
     "get_run",
     "get_run_logs",
     "cancel_run",
+    "prune",
 )
 
 EXAMPLES = {
@@ -89,6 +92,30 @@ def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
         "myservice", job_id, spec.name, spec.package, spec.artifact, spec.max_workers, cap, tuple(sorted(spec.env))
     )
 """,
+    "update_job": """\
+@hookimpl
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+    old_secrets = api.secret_keys(job_id)
+    # The service snapshots a job's settings into each run it starts, so earlier runs keep theirs.
+    api.replace(job_id, spec.name, spec.package, spec.artifact, workers=spec.max_workers, region=options["region"])
+    api.put_secrets(job_id, dict(spec.env))
+    if not api.active_runs(job_id):
+        api.delete_secrets(old_secrets - api.secret_keys(job_id))
+    return get_job(job_id)
+""",
+    "delete_job": """\
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool) -> Job:
+    job = get_job(job_id)
+    active = api.active_runs(job_id)
+    if active and not cancel_runs:
+        raise LakeflowError(f"job {job_id} has {len(active)} active runs; wait for them, or pass --cancel-runs")
+    for run_id in active:
+        api.cancel(run_id)
+    api.delete(job_id)
+    api.delete_secrets(api.secret_keys(job_id))
+    return job
+""",
     "get_job": """\
 @hookimpl
 def get_job(job_id: str) -> Job:
@@ -99,8 +126,8 @@ def get_job(job_id: str) -> Job:
 """,
     "list_jobs": """\
 @hookimpl
-def list_jobs() -> list[Job]:
-    return [to_job(record) for record in api.jobs(tag="lakeflow", newest_first=True)]
+def list_jobs(name: str | None) -> list[Job]:
+    return [to_job(record) for record in api.jobs(tag="lakeflow", name=name, newest_first=True)]
 """,
     "trigger_run": """\
 @hookimpl
@@ -140,6 +167,17 @@ def cancel_run(run_id: str) -> Run:
         api.cancel(run_id)
         run = get_run(run_id)
     return run
+""",
+    "prune": """\
+@hookimpl
+def prune(older_than_days: float) -> PruneReport:
+    cutoff = time.time() - older_than_days * 86400
+    runs = api.delete_runs(ended_before=cutoff)
+    in_use = {job.artifact for job in list_jobs()}
+    gone = [u for u in api.uploads(created_before=cutoff) if u.url not in in_use]
+    for upload in gone:
+        api.delete_upload(upload.url)
+    return PruneReport("myservice", len(runs), tuple(u.url for u in gone), sum(u.size for u in gone))
 """,
 }
 

@@ -5,10 +5,8 @@ The CLI, the MCP server and users' scripts are thin adapters over these function
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 # Part of the API (lakeflow_host exports them from here), defined where targets are chosen.
 from lakeflow_host.choosing import (  # noqa: F401
@@ -20,26 +18,30 @@ from lakeflow_host.choosing import (  # noqa: F401
     builder_options,
     builders,
     declared_by_target,
-    launch_options,
+    project,
     resolve_builder,
     resolve_target,
     target_options,
     targets,
 )
 from lakeflow_host.errors import LakeflowError
-from lakeflow_host.inputs import _arg_list, _job_inputs, _names, _positive, read_env_vars  # noqa: F401
+from lakeflow_host.inputs import _arg_list, _positive, read_env_vars  # noqa: F401
 from lakeflow_host.plugins import distribution_of, get_host
 from lakeflow_host.types import (
     Artifact,
     Job,
-    JobSpec,
-    Launch,
+    JobStatus,
     PluginInfo,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
+    RunState,
     TriggerFailure,
 )
+
+# Part of the API too, defined with the other multi-step operations.
+from lakeflow_host.workflow import _build, _job_spec, _trigger_many, launch, rerun, wait  # noqa: F401
 
 # -- the workflow -------------------------------------------------------------------------------
 
@@ -53,20 +55,9 @@ def build_wheel(
 ) -> Artifact:
     """Build a project into an artifact (a wheel with companion wheels of path dependencies, or
     whatever the builder makes, e.g. a PEX)."""
-    name = resolve_builder(builder)
-    return _build(name, project_dir, output_dir, builder_options(name, options))
-
-
-def _build(builder: str, project_dir: str | Path, output_dir: str | Path | None, options: dict[str, Any]) -> Artifact:
-    path = Path(project_dir).expanduser()
-    if not path.is_dir():
-        raise LakeflowError(f"project directory {project_dir} does not exist; pass the folder holding pyproject.toml")
-    out = Path(output_dir).expanduser().resolve() if output_dir else None
-    artifact = get_host().build_artifact(builder, path.resolve(), out, options)
-    from lakeflow_host import artifacts  # zipfile and friends: only builds and uploads need them
-
-    artifacts.write_manifest(artifact)
-    return artifact
+    config = project(project_dir)
+    name = resolve_builder(builder, config)
+    return _build(name, project_dir, output_dir, builder_options(name, options, config))
 
 
 def load_artifact(path: str | Path) -> Artifact:
@@ -87,28 +78,12 @@ def upload_wheel(
     return get_host().upload_artifact(name, artifact, opts)
 
 
-def _job_spec(
-    name: str,
-    package: str,
-    artifact: str,
-    max_workers: int,
-    max_concurrent_runs: int | None,
-    env_vars: Sequence[str],
-) -> JobSpec:
-    if not isinstance(name, str) or not name.strip():
-        raise LakeflowError("the job name is empty; pass a name such as my-job")
-    if not isinstance(package, str) or not package.strip():
-        raise LakeflowError("the package name is empty; pass the [project] name of the built project")
-    env = _job_inputs(max_workers, max_concurrent_runs, env_vars)
-    return JobSpec(name, package, str(artifact), max_workers, max_concurrent_runs, env)
-
-
 def create_job(
     name: str,
     package: str,
     artifact: str,
     *,
-    max_workers: int = 1,
+    max_workers: int | None = None,
     max_concurrent_runs: int | None = None,
     env_vars: Sequence[str] = (),
     target: str | None = None,
@@ -116,12 +91,26 @@ def create_job(
 ) -> Job:
     """Define a job that runs ``package``'s ``lakeflow-task`` entry point from the uploaded ``artifact``.
 
-    ``env_vars`` are names; their values are read from this process's environment now.
+    ``env_vars`` are names; their values are read from this process's environment now. Always
+    a new job (``launch`` is the one that reuses the project's job).
     """
-    target_name = resolve_target(target, options)
-    opts = target_options(target_name, options, "job")
-    spec = _job_spec(name, package, artifact, max_workers, max_concurrent_runs, env_vars)
+    config = project()
+    target_name = resolve_target(target, options, config)
+    opts = target_options(target_name, options, "job", config)
+    workers = max_workers if max_workers is not None else config.max_workers
+    concurrent = max_concurrent_runs if max_concurrent_runs is not None else config.max_concurrent_runs
+    spec = _job_spec(name, package, artifact, workers, concurrent, env_vars)
     return get_host().create_job(target_name, spec, opts)
+
+
+def delete_job(
+    job_id: str, *, cancel_runs: bool = False, target: str | None = None, options: Options | None = None
+) -> Job:
+    """Delete a job, its runs' records and its stored env values (and, on the local target, its
+    artifact and venv when no other job uses them). Refuses while runs are queued or running
+    unless ``cancel_runs``; returns the job as it was."""
+    name = resolve_target(target, options)
+    return get_host().delete_job(name, str(job_id), bool(cancel_runs), target_options(name, options))
 
 
 def get_job(job_id: str, *, target: str | None = None, options: Options | None = None) -> Job:
@@ -130,10 +119,10 @@ def get_job(job_id: str, *, target: str | None = None, options: Options | None =
     return get_host().get_job(name, str(job_id), target_options(name, options))
 
 
-def list_jobs(*, target: str | None = None, options: Options | None = None) -> list[Job]:
-    """The jobs lakeflow created on the target, newest first."""
-    name = resolve_target(target, options)
-    return get_host().list_jobs(name, target_options(name, options))
+def list_jobs(*, name: str | None = None, target: str | None = None, options: Options | None = None) -> list[Job]:
+    """The jobs lakeflow created on the target (only those named ``name`` when given), newest first."""
+    chosen = resolve_target(target, options)
+    return get_host().list_jobs(chosen, target_options(chosen, options), name=name)
 
 
 def trigger_run(
@@ -163,51 +152,37 @@ def trigger_runs(
     return _trigger_many(name, str(job_id), arg_lists, target_options(name, options, "run"), concurrency, on_run)
 
 
-def _trigger_many(
-    target: str,
-    job_id: str,
-    arg_lists: Sequence[Sequence[str]],
-    options: dict[str, Any],
-    concurrency: int | None,
-    on_run: Callable[[int, Run | TriggerFailure], None] | None,
-) -> tuple[list[Run], list[TriggerFailure]]:
-    host = get_host()
-    if isinstance(arg_lists, (str, bytes)):
-        raise LakeflowError('arg_lists must be a list of argument lists, e.g. [["fi"], ["fie"]]')
-    lists = [_arg_list(args) for args in arg_lists]
-    if not lists:
-        raise LakeflowError(
-            "no runs to start; pass at least one argument list (an empty one, [], runs with no arguments)"
-        )
-    if concurrency is None:
-        concurrency = host.target(target).triggers_in_flight
-    _positive(concurrency, "concurrency")
-
-    def one(index: int) -> Run | TriggerFailure:
-        try:
-            result: Run | TriggerFailure = host.trigger_run(target, job_id, lists[index], options)
-        except LakeflowError as exc:
-            result = TriggerFailure(index, lists[index], str(exc))
-        if on_run:
-            on_run(index, result)
-        return result
-
-    if concurrency == 1 or len(lists) == 1:
-        results = [one(index) for index in range(len(lists))]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(lists))) as pool:
-            results = list(pool.map(one, range(len(lists))))
-    runs = [r for r in results if isinstance(r, Run)]
-    failures = [r for r in results if isinstance(r, TriggerFailure)]
-    return runs, failures
-
-
-def list_job_runs(job_id: str | None = None, *, target: str | None = None, options: Options | None = None) -> list[Run]:
-    """The job's runs (every lakeflow job's when ``job_id`` is None), newest first."""
+def list_job_runs(
+    job_id: str | None = None,
+    *,
+    state: str | RunState | Sequence[str | RunState] | None = None,
+    limit: int | None = None,
+    target: str | None = None,
+    options: Options | None = None,
+) -> list[Run]:
+    """The job's runs (every lakeflow job's when ``job_id`` is None), newest first; only those in
+    ``state`` (one state or several) and at most ``limit`` of them when given."""
+    _positive(limit, "limit")
+    wanted = _states(state)
     name = resolve_target(target, options)
-    return get_host().list_job_runs(name, None if job_id is None else str(job_id), target_options(name, options))
+    runs = get_host().list_job_runs(name, None if job_id is None else str(job_id), target_options(name, options))
+    if wanted:
+        runs = [run for run in runs if run.state in wanted]
+    return runs if limit is None else runs[:limit]
+
+
+def _states(state: str | RunState | Sequence[str | RunState] | None) -> set[RunState]:
+    if state is None:
+        return set()
+    given = [state] if isinstance(state, (str, RunState)) else list(state)
+    found = set()
+    for item in given:
+        try:
+            found.add(RunState(str(item).upper()))
+        except ValueError:
+            names = ", ".join(s.value for s in RunState)
+            raise LakeflowError(f"unknown run state {item!r}; use one of {names}") from None
+    return found
 
 
 def get_run(run_id: str, *, target: str | None = None, options: Options | None = None) -> Run:
@@ -232,106 +207,61 @@ def get_run_logs(
     return logs
 
 
+def follow_run_logs(
+    run_id: str,
+    on_text: Callable[[str], None],
+    *,
+    target: str | None = None,
+    options: Options | None = None,
+    timeout: float | None = None,
+) -> RunLogs:
+    """Stream what the run prints to ``on_text`` until the run ends (polling at the target's
+    interval); returns its final logs. A timeout raises WaitTimeoutError; the run carries on."""
+    from lakeflow_host import run_logs
+
+    name = resolve_target(target, options)
+    return run_logs.follow(name, str(run_id), target_options(name, options), on_text, timeout=timeout)
+
+
+def save_run_logs(
+    job_id: str,
+    directory: str | Path,
+    *,
+    state: str | RunState | Sequence[str | RunState] | None = None,
+    target: str | None = None,
+    options: Options | None = None,
+) -> tuple[Path, list[str]]:
+    """Write each of the job's runs' logs (only those in ``state`` when given) to
+    ``directory/<run_id>.log``; returns the folder and the run ids written."""
+    from lakeflow_host import run_logs
+
+    wanted = _states(state)
+    name = resolve_target(target, options)
+    return run_logs.save(name, str(job_id), Path(directory).expanduser(), wanted, target_options(name, options))
+
+
+def prune(older_than_days: float = 30, *, target: str | None = None, options: Options | None = None) -> PruneReport:
+    """Remove run records and logs older than ``older_than_days`` and uploads that old which no
+    job uses (local: also their venvs); returns what was freed."""
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, (int, float)) or not older_than_days >= 0:
+        raise LakeflowError("--older-than must be a number of days from 0, e.g. --older-than 30")
+    name = resolve_target(target, options)
+    return get_host().prune(name, float(older_than_days), target_options(name, options))
+
+
 def cancel_run(run_id: str, *, target: str | None = None, options: Options | None = None) -> Run:
     """Stop a run (its whole process tree, or its place in the queue)."""
     name = resolve_target(target, options)
     return get_host().cancel_run(name, str(run_id), target_options(name, options))
 
 
-def wait(
-    run_ids: Sequence[str],
-    *,
-    target: str | None = None,
-    options: Options | None = None,
-    timeout: float | None = None,
-    poll_interval: float | None = None,
-    on_update: Callable[[list[Run]], None] | None = None,
-) -> list[Run]:
-    """Poll until every run is final; returns them in the order given. ``poll_interval``
-    defaults to what the target asks for.
+def status(job_id: str, *, target: str | None = None, options: Options | None = None) -> JobStatus:
+    """How a job's fan-out is doing: counts by state, the failed runs with the last line of each
+    one's error, the oldest and newest start, and which artifact the runs used."""
+    from lakeflow_host import fanout
 
-    A timeout raises :class:`LakeflowError`; the runs carry on.
-    """
     name = resolve_target(target, options)
-    opts = target_options(name, options)
-    ids = [str(r) for r in _names(run_ids, "run_ids")]
-    interval = get_host().target(name).poll_interval if poll_interval is None else poll_interval
-    deadline = None if timeout is None else time.monotonic() + timeout
-    current: dict[str, Run] = {}
-    while True:
-        _refresh(current, ids, name, opts)
-        runs = [current[r] for r in ids]
-        if on_update:
-            on_update(runs)
-        if all(r.state.is_final for r in runs):
-            return runs
-        if deadline is not None and time.monotonic() >= deadline:
-            pending = ", ".join(r.run_id for r in runs if not r.state.is_final)
-            raise LakeflowError(f"timed out after {timeout:g}s; still running: {pending} (they carry on)")
-        time.sleep(interval)
-
-
-#: From this many unfinished runs of one job on, one ``list_job_runs`` beats a ``get_run`` each.
-_LIST_THRESHOLD = 5
-
-
-def _refresh(current: dict[str, Run], run_ids: list[str], target: str, options: dict[str, Any]) -> None:
-    host = get_host()
-    pending: dict[str, list[str]] = {}
-    for run_id in run_ids:
-        run = current.get(run_id)
-        if run is None or not run.state.is_final:
-            pending.setdefault(run.job_id if run else "", []).append(run_id)
-    for job_id, ids in pending.items():
-        if job_id and len(ids) >= _LIST_THRESHOLD:
-            # 1000 runs of one job: a few pages of runs/list instead of 1000 runs/get per poll.
-            listed = {r.run_id: r for r in host.list_job_runs(target, job_id, options)}
-            current.update({run_id: listed[run_id] for run_id in ids if run_id in listed})
-            ids = [run_id for run_id in ids if run_id not in listed]
-        for run_id in ids:
-            current[run_id] = host.get_run(target, run_id, options)
-
-
-def launch(
-    project_dir: str | Path,
-    arg_lists: Sequence[Sequence[str]] = ((),),
-    *,
-    name: str | None = None,
-    builder: str | None = None,
-    target: str | None = None,
-    max_workers: int = 1,
-    max_concurrent_runs: int | None = None,
-    env_vars: Sequence[str] = (),
-    options: Options | None = None,
-    concurrency: int | None = None,
-    on_step: Callable[[str], None] | None = None,
-    on_run: Callable[[int, Run | TriggerFailure], None] | None = None,
-) -> Launch:
-    """Build, upload, create a job, and start one run per argument list."""
-    builder_name = resolve_builder(builder)
-    target_name = resolve_target(target, options)
-    build_opts, target_opts = launch_options(builder_name, target_name, options)
-    # Everything the job needs is checked before the build, so a typo costs no build or upload.
-    if isinstance(arg_lists, (str, bytes)) or not arg_lists:
-        raise LakeflowError(
-            'launch needs at least one argument list, e.g. [["fi"], ["fie"]] ([[]]: one run, no arguments)'
-        )
-    lists = [_arg_list(args) for args in arg_lists]
-    _job_inputs(max_workers, max_concurrent_runs, env_vars)
-    step = on_step or (lambda message: None)
-    step(f"building {project_dir}")
-    artifact = _build(builder_name, project_dir, None, build_opts)
-    step(f"{'built' if artifact.built else 'unchanged, reusing'} {artifact.path.name}")
-    host = get_host()
-    remote = host.upload_artifact(target_name, artifact, target_opts)
-    step(f"uploaded to {remote.path} ({remote.bytes_uploaded} bytes sent)")
-    spec = _job_spec(
-        name or artifact.package, artifact.package, remote.path, max_workers, max_concurrent_runs, env_vars
-    )
-    job = host.create_job(target_name, spec, target_opts)
-    step(f"created job {job.job_id}")
-    runs, failures = _trigger_many(target_name, job.job_id, lists, target_opts, concurrency, on_run)
-    return Launch(artifact, remote, job, tuple(runs), tuple(failures))
+    return fanout.status(name, str(job_id), target_options(name, options))
 
 
 def list_plugins() -> list[PluginInfo]:

@@ -13,11 +13,21 @@ from typing import Any
 
 import click
 
-from lakeflow_host import api, render
-from lakeflow_host.cli_options import command_class, common, debug_enabled, set_debug
+from lakeflow_host import api, cli_jobs, render
+from lakeflow_host.cli_options import (
+    command_class,
+    common,
+    complete_job_ids,
+    complete_run_ids,
+    debug_enabled,
+    notice,
+    quiet_option,
+    set_debug,
+)
 from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
-from lakeflow_host.errors import LakeflowError
-from lakeflow_host.types import Run, TriggerFailure
+from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, wait_options, working
+from lakeflow_host.errors import LakeflowError, WaitTimeoutError
+from lakeflow_host.types import Run, RunState, TriggerFailure
 
 
 class LakeflowGroup(click.Group):
@@ -29,7 +39,10 @@ class LakeflowGroup(click.Group):
         except LakeflowError as exc:
             if debug_enabled():
                 raise
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            if isinstance(exc, WaitTimeoutError):
+                error.exit_code = EXIT_TIMEOUT
+            raise error from None
 
 
 def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -38,9 +51,8 @@ def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callabl
         click.option(
             "--max-workers",
             type=int,
-            default=1,
-            show_default=True,
-            help="Cluster size runs may autoscale to (local target: concurrent runs).",
+            help="Cluster size runs may autoscale to (local target: concurrent runs) "
+            "[default: [tool.lakeflow] max-workers, else 1].",
         ),
         click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target]."),
         click.option("--env-var", "env_vars", multiple=True, metavar=env_var_metavar, help=env_var_help),
@@ -63,6 +75,7 @@ def emit(value: Any, as_json: bool, text: str) -> None:
 @click.option(
     "--debug", is_flag=True, expose_value=False, callback=set_debug, is_eager=True, help="Show tracebacks for errors."
 )
+@quiet_option()
 def cli() -> None:
     """Build a Python project into a wheel, upload it, and run many copies of it.
 
@@ -87,9 +100,10 @@ def build_wheel_cmd(
     project_dir: str, output_dir: str | None, builder: str | None, options: dict[str, str], as_json: bool
 ) -> None:
     """Build PROJECT_DIR into a wheel (and wheels of its path dependencies); print its path."""
-    artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
+    with working(f"building {project_dir}"):
+        artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
     if not artifact.built:
-        click.echo(f"lakeflow: sources unchanged, reusing {artifact.path.name}", err=True)
+        notice(f"sources unchanged, reusing {artifact.path.name}")
     emit(artifact, as_json, str(artifact.path))
 
 
@@ -98,9 +112,10 @@ def build_wheel_cmd(
 @common()
 def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
-    remote = api.upload_wheel(wheel, target=target, options=options)
+    with working(f"uploading {wheel}"):
+        remote = api.upload_wheel(wheel, target=target, options=options)
     if remote.bytes_uploaded == 0:
-        click.echo("lakeflow: already uploaded, nothing copied", err=True)
+        notice("already uploaded, nothing copied")
     emit(remote, as_json, remote.path)
 
 
@@ -116,7 +131,7 @@ def create_job_cmd(
     name: str,
     package: str,
     remote_path: str,
-    max_workers: int,
+    max_workers: int | None,
     max_concurrent_runs: int | None,
     env_vars: tuple[str, ...],
     target: str,
@@ -124,16 +139,17 @@ def create_job_cmd(
     as_json: bool,
 ) -> None:
     """Create job NAME running PACKAGE's lakeflow-task entry point from REMOTE_PATH; print the job id."""
-    job = api.create_job(
-        name,
-        package,
-        remote_path,
-        max_workers=max_workers,
-        max_concurrent_runs=max_concurrent_runs,
-        env_vars=env_vars,
-        target=target,
-        options=options,
-    )
+    with working(f"creating job {name}"):
+        job = api.create_job(
+            name,
+            package,
+            remote_path,
+            max_workers=max_workers,
+            max_concurrent_runs=max_concurrent_runs,
+            env_vars=env_vars,
+            target=target,
+            options=options,
+        )
     emit(job, as_json, job.job_id)
 
 
@@ -142,35 +158,48 @@ _VERBATIM = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 @cli.command("trigger-run", cls=command_class("run"), context_settings=_VERBATIM)
 @common()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_ids)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: dict[str, str], as_json: bool) -> None:
     """Start a run of JOB_ID; everything after JOB_ID is passed to the task verbatim. Prints the run id."""
     run = api.trigger_run(job_id, args, target=target, options=options)
     if run.url:
-        click.echo(f"lakeflow: {run.url}", err=True)
+        notice(f"{run.url}")
     emit(run, as_json, run.run_id)
 
 
 @cli.command("list-jobs", cls=command_class("any"))
+@click.option("--name", help="Only jobs of this exact name.")
 @common()
-def list_jobs_cmd(target: str, options: dict[str, str], as_json: bool) -> None:
+def list_jobs_cmd(name: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
     """List the jobs lakeflow created, newest first."""
-    jobs = api.list_jobs(target=target, options=options)
+    jobs = api.list_jobs(name=name, target=target, options=options)
     emit(jobs, as_json, render.jobs_table(jobs))
 
 
+_STATES = click.Choice([s.value for s in RunState], case_sensitive=False)
+
+
 @cli.command("list-job-runs", cls=command_class("any"))
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, shell_complete=complete_job_ids)
+@click.option("--state", "states", multiple=True, type=_STATES, help="Only runs in this state (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N runs (the newest).")
 @common()
-def list_job_runs_cmd(job_id: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """List JOB_ID's runs (every job's without it), newest first."""
-    runs = api.list_job_runs(job_id, target=target, options=options)
-    emit(runs, as_json, render.runs_table(runs))
+def list_job_runs_cmd(
+    job_id: str | None,
+    states: tuple[str, ...],
+    limit: int | None,
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
+    """List JOB_ID's runs (every job's without it, with a JOB column), newest first."""
+    runs = api.list_job_runs(job_id, state=states or None, limit=limit, target=target, options=options)
+    emit(runs, as_json, render.runs_table(runs, with_job=job_id is None))
 
 
 @cli.command("get-run", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @common()
 def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Show one run's state."""
@@ -179,19 +208,60 @@ def get_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool
 
 
 @cli.command("get-run-logs", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", required=False, shell_complete=complete_run_ids)
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing what the run writes until it ends.")
+@click.option("--job", "job_id", metavar="JOB_ID", help="Every run of JOB_ID (with --to): one file per run.")
+@click.option("--state", "states", multiple=True, type=_STATES, help="With --job: only runs in this state.")
+@click.option(
+    "--to", "to_dir", metavar="DIR", type=click.Path(file_okay=False), help="With --job: write DIR/<run_id>.log."
+)
 @common()
-def get_run_logs_cmd(run_id: str, tail: int | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """Print what RUN_ID's task wrote (also while it runs), then its error if it failed."""
+def get_run_logs_cmd(
+    run_id: str | None,
+    tail: int | None,
+    follow: bool,
+    job_id: str | None,
+    states: tuple[str, ...],
+    to_dir: str | None,
+    target: str,
+    options: dict[str, str],
+    as_json: bool,
+) -> None:
+    """Print what RUN_ID's task wrote (also while it runs), then its error if it failed; with
+    --follow, until it ends. With --job JOB_ID --to DIR, save every run's log (or those in
+    --state) to DIR/<run_id>.log and print DIR."""
+    if job_id is not None or to_dir is not None:
+        if run_id is not None or job_id is None or to_dir is None or follow or tail:
+            raise click.UsageError("save a job's logs with --job JOB_ID --to DIR (and optionally --state), no RUN_ID")
+        folder, written = api.save_run_logs(job_id, to_dir, state=states or None, target=target, options=options)
+        notice(f"wrote {len(written)} log files")
+        emit({"directory": str(folder), "run_ids": written}, as_json, str(folder))
+        return
+    if run_id is None:
+        raise click.UsageError("give RUN_ID (or --job JOB_ID --to DIR)")
+    if follow:
+        if tail or as_json:
+            raise click.UsageError("--follow prints the log as it grows; drop --tail and --json")
+        logs = api.follow_run_logs(run_id, lambda text: click.echo(text, nl=False), target=target, options=options)
+        if logs.text and not logs.text.endswith("\n"):
+            click.echo("")
+        for extra in (logs.error, logs.error_trace):
+            if extra:
+                click.echo(extra)
+        ending = "" if logs.state is RunState.SUCCEEDED else "; exit 1"
+        notice(f"run {logs.run_id} ended {logs.state.value}{ending}")
+        if logs.state is not RunState.SUCCEEDED:
+            raise SystemExit(1)
+        return
     logs = api.get_run_logs(run_id, target=target, options=options, tail=tail)
     if as_json:
         emit(logs, True, "")
         return
     if logs.note:
-        click.echo(f"lakeflow: {logs.note}", err=True)
+        notice(f"{logs.note}")
     if logs.truncated:
-        click.echo("lakeflow: the log is truncated; showing its end", err=True)
+        notice("the log is truncated; showing its end")
     click.echo(logs.text, nl=not logs.text.endswith("\n") and bool(logs.text))
     for extra in (logs.error, logs.error_trace):
         if extra:
@@ -199,7 +269,7 @@ def get_run_logs_cmd(run_id: str, tail: int | None, target: str, options: dict[s
 
 
 @cli.command("cancel-run", cls=command_class("any"))
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @common()
 def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Stop RUN_ID: its whole process tree, or its place in the queue."""
@@ -207,58 +277,32 @@ def cancel_run_cmd(run_id: str, target: str, options: dict[str, str], as_json: b
     emit(run, as_json, f"{run.run_id} {run.state.value}")
 
 
-def _wait_and_report(
-    run_ids: list[str],
-    target: str,
-    options: dict[str, str],
-    timeout: float | None,
-    as_json: bool,
-    table_to_stderr: bool,
-) -> None:
-    shown = [""]
-    tty = sys.stderr.isatty()
-
-    def update(runs: list[Run]) -> None:
-        line = render.progress(runs)
-        if line != shown[0]:
-            click.echo(("\r\033[K" if tty else "") + "lakeflow: " + line, err=True, nl=not tty)
-            shown[0] = line
-
-    runs = api.wait(run_ids, target=target, options=options, timeout=timeout, on_update=update)
-    if tty:
-        click.echo("", err=True)
-    if as_json and not table_to_stderr:
-        emit(runs, True, "")
-    else:
-        click.echo(render.runs_table(runs), err=table_to_stderr)
-    bad = [r for r in runs if r.state.value != "SUCCEEDED"]
-    if bad:
-        raise LakeflowError(
-            f"{len(bad)} of {len(runs)} runs did not succeed: "
-            + ", ".join(f"{r.run_id} {r.state.value}" for r in bad)
-            + "; see `lakeflow get-run-logs RUN_ID`"
-        )
-
-
 @cli.command("wait", cls=command_class("any"))
-@click.argument("run_ids", nargs=-1, required=True)
+@click.argument("run_ids", nargs=-1, required=True, shell_complete=complete_run_ids)
 @click.option("--timeout", type=float, help="Give up after this many seconds (the runs carry on).")
 @common()
 def wait_cmd(
     run_ids: tuple[str, ...], timeout: float | None, target: str, options: dict[str, str], as_json: bool
 ) -> None:
-    """Wait for runs to finish, showing progress; exit 1 unless all succeeded."""
-    _wait_and_report(list(run_ids), target, options, timeout, as_json, table_to_stderr=False)
+    """Wait for runs to finish, showing progress, then print one summary line.
+
+    Exit codes: 0 all succeeded, 1 any failed or was canceled, 2 usage error, 3 timed out."""
+    wait_and_report(list(run_ids), target, options, timeout, as_json, to_stdout=True)
 
 
 @cli.command(
     "launch", cls=command_class("launch", ("builder", "target"), base=LaunchCommand), context_settings=_VERBATIM
 )
 @click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
-@click.option("--name", help="Job name [default: the package name].")
+@click.option(
+    "--name",
+    help="Job name; a job of this name on the target is updated, not created again "
+    "[default: [tool.lakeflow] job-name, else the package name].",
+)
 @job_options(
-    env_var_metavar="NAME",
-    env_var_help="An environment variable whose local value every run sees (repeatable; kept secret).",
+    env_var_metavar="NAME...",
+    env_var_help="Environment variables whose local values every run sees (kept secret) "
+    "[default: [tool.lakeflow] env-vars].",
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
 @click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
@@ -270,7 +314,7 @@ def launch_cmd(
     args: tuple[str, ...],
     runs_from: str | None,
     name: str | None,
-    max_workers: int,
+    max_workers: int | None,
     max_concurrent_runs: int | None,
     env_vars: tuple[str, ...],
     wait_: bool,
@@ -301,18 +345,18 @@ def launch_cmd(
         target=target,
         max_workers=max_workers,
         max_concurrent_runs=max_concurrent_runs,
-        env_vars=env_vars,
+        env_vars=env_vars or None,
         options=options,
-        on_step=lambda message: click.echo(f"lakeflow: {message}", err=True),
+        on_step=lambda message: notice(f"{message}"),
         on_run=on_run,
     )
     emit(result, as_json, "\n".join([result.job.job_id, *(r.run_id for r in result.runs)]))
     sys.stdout.flush()
     if result.failures:
-        click.echo(f"lakeflow: {len(result.failures)} of {len(arg_lists)} runs were not started", err=True)
+        notice(f"{len(result.failures)} of {len(arg_lists)} runs were not started")
     if wait_ and result.runs:
-        ours = api.declared_by_target(target, options, "any")
-        _wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, table_to_stderr=True)
+        ours = wait_options(target, options, project_dir)
+        wait_and_report([r.run_id for r in result.runs], target, ours, timeout, as_json, to_stdout=False)
     if result.failures:
         raise SystemExit(1)
 
@@ -331,6 +375,10 @@ def mcp_cmd() -> None:
     from lakeflow_host import mcp_server  # the mcp SDK is heavy; only this command pays for it
 
     mcp_server.main()
+
+
+for _command in cli_jobs.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

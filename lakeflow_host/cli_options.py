@@ -19,6 +19,7 @@ from lakeflow_host.errors import LakeflowError
 from lakeflow_host.options import Option, parse_items
 
 DEBUG_ENV = "LAKEFLOW_DEBUG"
+QUIET_ENV = "LAKEFLOW_QUIET"
 _FLAG_PREFIX = "plugin_flag__"
 
 
@@ -29,6 +30,33 @@ def debug_enabled() -> bool:
 def set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         os.environ[DEBUG_ENV] = "1"
+
+
+def set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ[QUIET_ENV] = "1"
+
+
+def quiet() -> bool:
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+def notice(message: str) -> None:
+    """One of lakeflow's own remarks, on stderr; ``--quiet`` drops them (errors still print)."""
+    if not quiet():
+        click.echo(f"lakeflow: {message}", err=True)
+
+
+def quiet_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=set_quiet,
+        is_eager=True,
+        help="Print no notices or progress on stderr (errors still print).",
+    )
 
 
 def _declared(kinds: tuple[str, ...]) -> list[tuple[str, Option]]:
@@ -138,8 +166,9 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
         def wrapper(*args: Any, option: tuple[str, ...], as_json: bool, **kwargs: Any) -> Any:
             options = collect_options(option, kwargs)
             if "target" in kwargs:
-                kwargs["target"] = api.resolve_target(kwargs["target"], options)
-                click.echo(f"lakeflow: target {kwargs['target']}", err=True)
+                config = api.project(kwargs.get("project_dir"))
+                kwargs["target"] = api.resolve_target(kwargs["target"], options, config)
+                notice(f"target {kwargs['target']}")
             return fn(*args, options=options, as_json=as_json, **kwargs)
 
         params = [
@@ -159,6 +188,7 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
                 is_eager=True,
                 help="Show tracebacks for errors.",
             ),
+            quiet_option(),
         ]
         if target:
             params.append(
@@ -166,7 +196,8 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
                     "--target",
                     metavar="NAME",
                     envvar="LAKEFLOW_TARGET",
-                    help="Where jobs run [env LAKEFLOW_TARGET; default: the configured one, else local].",
+                    help="Where jobs run [env LAKEFLOW_TARGET; default: [tool.lakeflow] target, else the "
+                    "configured one, else local].",
                 )
             )
         if builder:
@@ -175,7 +206,7 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
                     "--builder",
                     metavar="NAME",
                     envvar="LAKEFLOW_BUILDER",
-                    help="How projects are built [env LAKEFLOW_BUILDER; default: uv].",
+                    help="How projects are built [env LAKEFLOW_BUILDER; default: [tool.lakeflow] builder, else uv].",
                 )
             )
         for param in reversed(params):
@@ -183,3 +214,39 @@ def common(*, target: bool = True, builder: bool = False) -> Callable[[Callable[
         return wrapper
 
     return decorate
+
+
+def _completion_target() -> str | None:
+    """The target ids are completed from: only the embedded default target, whose state is on
+    this machine; asking a remote service on every Tab would be slow."""
+    try:
+        name = api.resolve_target()
+    except Exception:  # noqa: BLE001 - completion must never print an error into the shell
+        return None
+    return name if name == api.FALLBACK_TARGET else None
+
+
+def complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    target = _completion_target()
+    if target is None:
+        return []
+    try:
+        jobs = api.list_jobs(target=target)
+    except Exception:  # noqa: BLE001
+        return []
+    return [CompletionItem(j.job_id, help=j.name) for j in jobs if j.job_id.startswith(incomplete)]
+
+
+def complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    target = _completion_target()
+    if target is None:
+        return []
+    try:
+        runs = api.list_job_runs(limit=200, target=target)
+    except Exception:  # noqa: BLE001
+        return []
+    return [CompletionItem(r.run_id, help=r.state.value) for r in runs if r.run_id.startswith(incomplete)]

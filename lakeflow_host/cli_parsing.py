@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
 from lakeflow_host.errors import LakeflowError
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class EnvVarCommand(click.Command):
@@ -59,6 +63,11 @@ class LaunchCommand(click.Command):
             ours.append(rest.pop(0))
             if takes_value[name] and "=" not in token and rest:
                 ours.append(rest.pop(0))
+            if name == "--env-var" and project is None:
+                # `--env-var A B PROJECT` names several, as in create-job; a folder is the project.
+                # After PROJECT, the next word may be the task's first argument: one name only.
+                while rest and _ENV_NAME.match(rest[0]) and not Path(rest[0]).is_dir():
+                    ours += ["--env-var", rest.pop(0)]
         if project is None:
             return super().parse_args(ctx, args)
         return super().parse_args(ctx, [*ours, project, *rest])

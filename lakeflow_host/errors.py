@@ -34,3 +34,7 @@ class UnsupportedOperationError(LakeflowError):
 
 class NotFoundError(LakeflowError):
     """An unknown job id, run id or artifact path."""
+
+
+class WaitTimeoutError(LakeflowError):
+    """``wait`` gave up before every run ended; the runs carry on (the CLI exits with 3)."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         BuilderInfo,
         Job,
         JobSpec,
+        PruneReport,
         RemoteArtifact,
         Run,
         RunLogs,
@@ -150,12 +151,15 @@ def get_job(target: str, job_id: str, options: Mapping[str, Any]) -> Job | None:
 
 
 @hookspec(firstresult=True)
-def list_jobs(target: str, options: Mapping[str, Any]) -> list[Job] | None:
+def list_jobs(target: str, name: str | None, options: Mapping[str, Any]) -> list[Job] | None:
     """List the jobs lakeflow created on this target, newest first.
 
-    Called by ``lakeflow list-jobs`` and the MCP ``list_jobs`` tool.
+    Called by ``lakeflow list-jobs``, the MCP ``list_jobs`` tool, and ``lakeflow launch`` to
+    find the project's job by name.
 
     :param target: the chosen target, one of yours.
+    :param name: when given, only jobs of this name are needed: filter where that is cheaper
+        (a remote API's name filter), or ignore it (the host keeps only exact matches).
     :param options: your declared options.
     :return: the jobs (an empty list when there are none).
     """
@@ -235,4 +239,57 @@ def cancel_run(target: str, run_id: str, options: Mapping[str, Any]) -> Run | No
         :class:`~lakeflow_host.NotFoundError` for an unknown one.
     :param options: your declared options.
     :return: the run after the cancel request.
+    """
+
+
+@hookspec(firstresult=True)
+def update_job(target: str, job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job | None:
+    """Point an existing job at a new artifact and settings, keeping its id and its runs.
+
+    Called by ``lakeflow launch`` when a job of the same name exists on the target (one job per
+    project). Runs started before the update keep the artifact they were started with; runs
+    started after it use ``spec.artifact``. ``spec.env`` replaces the job's stored values:
+    delete the old ones once no run needs them. Raise :class:`~lakeflow_host.LakeflowError`
+    when the job cannot be updated now. A target that leaves this hook out gets a new job on
+    every ``launch``, as with ``create-job``.
+
+    :param target: the chosen target, one of yours.
+    :param job_id: the id :func:`create_job` returned; raise
+        :class:`~lakeflow_host.NotFoundError` for an unknown one.
+    :param spec: the job's new definition, as for :func:`create_job`.
+    :param options: your declared options.
+    :return: the updated :class:`~lakeflow_host.Job`, with the same ``job_id``.
+    """
+
+
+@hookspec(firstresult=True)
+def delete_job(target: str, job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Job | None:
+    """Delete a job with everything stored for it: its env values and, where nothing else uses
+    them, its artifact's files and environment.
+
+    Called by ``lakeflow delete-job``.
+
+    :param target: the chosen target, one of yours.
+    :param job_id: the id :func:`create_job` returned; raise
+        :class:`~lakeflow_host.NotFoundError` for an unknown one.
+    :param cancel_runs: cancel the job's queued and running runs first; when ``False`` and some
+        are active, raise :class:`~lakeflow_host.LakeflowError` naming ``--cancel-runs``.
+    :param options: your declared options.
+    :return: the job as it was before deletion.
+    """
+
+
+@hookspec(firstresult=True)
+def prune(target: str, older_than_days: float, options: Mapping[str, Any]) -> PruneReport | None:
+    """Free what the target keeps for lakeflow and no longer needs.
+
+    Called by ``lakeflow prune``. Remove the records and logs of runs that ended more than
+    ``older_than_days`` ago (where the target keeps them), and uploaded artifacts (with their
+    environments) older than that which no job uses. Never touch a job, an active run, or what
+    an active run may still install.
+
+    :param target: the chosen target, one of yours.
+    :param older_than_days: the age, in days, from which a run or an unused upload is removed.
+    :param options: your declared options.
+    :return: a :class:`~lakeflow_host.PruneReport` of what was removed and how many bytes that freed.
     """

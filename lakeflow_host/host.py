@@ -18,7 +18,7 @@ from lakeflow_host.errors import LakeflowError, UnknownNameError, UnsupportedOpe
 from lakeflow_host.types import BuilderInfo, TargetInfo
 
 if TYPE_CHECKING:
-    from lakeflow_host.types import Artifact, Job, JobSpec, RemoteArtifact, Run, RunLogs
+    from lakeflow_host.types import Artifact, Job, JobSpec, PruneReport, RemoteArtifact, Run, RunLogs
 
 Options = Mapping[str, Any]
 
@@ -113,11 +113,23 @@ class PluginHost:
     def create_job(self, target: str, spec: JobSpec, options: Options) -> Job:
         return self._target_call(self.pm.hook.create_job, target, spec=spec, options=options)
 
+    def update_job(self, target: str, job_id: str, spec: JobSpec, options: Options) -> Job:
+        return self._target_call(self.pm.hook.update_job, target, job_id=job_id, spec=spec, options=options)
+
+    def delete_job(self, target: str, job_id: str, cancel_runs: bool, options: Options) -> Job:
+        return self._target_call(
+            self.pm.hook.delete_job, target, job_id=job_id, cancel_runs=cancel_runs, options=options
+        )
+
+    def prune(self, target: str, older_than_days: float, options: Options) -> PruneReport:
+        return self._target_call(self.pm.hook.prune, target, older_than_days=older_than_days, options=options)
+
     def get_job(self, target: str, job_id: str, options: Options) -> Job:
         return self._target_call(self.pm.hook.get_job, target, job_id=job_id, options=options)
 
-    def list_jobs(self, target: str, options: Options) -> list[Job]:
-        return self._target_call(self.pm.hook.list_jobs, target, options=options)
+    def list_jobs(self, target: str, options: Options, name: str | None = None) -> list[Job]:
+        jobs = self._target_call(self.pm.hook.list_jobs, target, name=name, options=options)
+        return jobs if name is None else [job for job in jobs if job.name == name]
 
     def trigger_run(self, target: str, job_id: str, args: Sequence[str], options: Options) -> Run:
         return self._target_call(self.pm.hook.trigger_run, target, job_id=job_id, args=args, options=options)

@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
+from lakeflow_host import mcp_jobs as j
 from lakeflow_host import mcp_tools as t
 
 INSTRUCTIONS = """\
@@ -29,7 +30,9 @@ lakeflow turns a Python project (a folder with pyproject.toml whose [project.scr
   returns the job id and run ids at once. Step by step instead: build_wheel -> upload_wheel ->
   create_job -> trigger_runs (or trigger_run).
 - Nothing waits for runs to finish: poll list_job_runs (all runs of a job, with counts per state) or
-  get_run, and read output with get_run_logs. cancel_run stops a run.
+  get_run, and read output with get_run_logs; status sums a job up (counts, failed runs with their
+  error line). cancel_run stops a run; rerun starts runs again (failed_of=JOB_ID: the failed ones).
+- launch reuses the project's job (same name on the same target): it updates it to the new wheel.
 - Every tool takes an optional target (where jobs run; list_plugins names them) and, where it
   builds, builder; omit them for the user's defaults, and keep one target per job. list_plugins
   names the choices.
@@ -61,6 +64,10 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
     (t.cancel_run, "Cancel a run", _hints(destructive=True, idempotent=True)),
     (t.list_jobs, "List jobs", _READ),
     (t.get_job, "Get a job", _READ),
+    (j.status, "Summarize a job's runs", _READ),
+    (j.rerun, "Start runs again", _hints()),
+    (j.delete_job, "Delete a job", _hints(destructive=True)),
+    (j.prune, "Remove old runs and unused uploads", _hints(destructive=True, idempotent=True)),
     (t.list_plugins, "List plugins, targets and builders", _hints(read_only=True, idempotent=True, open_world=False)),
 ]
 

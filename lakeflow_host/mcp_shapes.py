@@ -118,7 +118,12 @@ EnvVars = Annotated[
     ),
 ]
 MaxWorkers = Annotated[
-    int, Field(ge=1, description="Cluster size a run may autoscale to; on the local target, how many runs run at once.")
+    int | None,
+    Field(
+        ge=1,
+        description="Cluster size a run may autoscale to; on the local target, how many runs run at once "
+        "(default: [tool.lakeflow] max-workers, else 1).",
+    ),
 ]
 MaxConcurrent = Annotated[
     int | None, Field(ge=1, description="How many runs of the job may run at once (omit for the target's default).")

@@ -124,7 +124,7 @@ async def create_job(
         ),
     ],
     remote_path: Annotated[str, Field(description="The path upload_wheel returned.")],
-    max_workers: MaxWorkers = 1,
+    max_workers: MaxWorkers = None,
     max_concurrent_runs: MaxConcurrent = None,
     env_vars: EnvVars = None,
     target: Target = None,
@@ -283,9 +283,15 @@ async def cancel_run(run_id: RunId, target: Target = None, options: Options = No
 
 
 @lakeflow_errors
-async def list_jobs(target: Target = None, options: Options = None) -> Annotated[CallToolResult, JobList]:
+async def list_jobs(
+    name: Annotated[
+        str | None, Field(description="Only jobs of this exact name (launch's job is named after its project).")
+    ] = None,
+    target: Target = None,
+    options: Options = None,
+) -> Annotated[CallToolResult, JobList]:
     """List the jobs lakeflow created on the target, newest first (id, name, package, limits)."""
-    jobs = await in_thread(lambda: api.list_jobs(target=target, options=plain_options(options)))
+    jobs = await in_thread(lambda: api.list_jobs(name=name, target=target, options=plain_options(options)))
     return tool_result(JobList(jobs=jobs), render.jobs_table(jobs) if jobs else "no jobs")
 
 
@@ -300,8 +306,14 @@ async def get_job(job_id: JobId, target: Target = None, options: Options = None)
 async def launch(
     project_dir: ProjectDir,
     arg_lists: ArgLists,
-    name: Annotated[str | None, Field(description="Job name (default: the package name).")] = None,
-    max_workers: MaxWorkers = 1,
+    name: Annotated[
+        str | None,
+        Field(
+            description="Job name (default: [tool.lakeflow] job-name, else the package name); an existing "
+            "job of that name on the target is updated to the new wheel, keeping its id."
+        ),
+    ] = None,
+    max_workers: MaxWorkers = None,
     max_concurrent_runs: MaxConcurrent = None,
     env_vars: EnvVars = None,
     builder: Builder = None,
@@ -310,7 +322,7 @@ async def launch(
     *,
     ctx: Context,
 ) -> Annotated[CallToolResult, Launch]:
-    """One shot: build the project, upload it, create a job and start one run per argument list; returns
+    """One shot: build the project, upload it, create (or update) its job and start one run per argument list; returns
     the job id and the run ids at once (it does not wait for the runs). E.g. arg_lists
     [["fi"], ["fie"], ["fo"], ["fum"]] starts four runs. Then poll list_job_runs with the job id and read
     output with get_run_logs."""
@@ -328,7 +340,7 @@ async def launch(
             target=target,
             max_workers=max_workers,
             max_concurrent_runs=max_concurrent_runs,
-            env_vars=env_vars or (),
+            env_vars=env_vars,
             options=plain_options(options),
             on_step=progress.step,
             on_run=on_run,

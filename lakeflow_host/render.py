@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -28,21 +29,61 @@ def seconds(value: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
+def cell(text: str) -> str:
+    """``text`` on one line: newlines, tabs and other control characters shown escaped, so that
+    a task's argument or message cannot break a table or move the terminal's cursor."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK, most emoji) characters take two,
+    combining marks none."""
+    total = 0
+    for char in text:
+        if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f":
+            continue
+        total += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return total
+
+
+def _pad(text: str, columns: int) -> str:
+    return text + " " * (columns - width(text))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    rows = [[cell(c) for c in r] for r in rows]
+    widths = [max([width(h)] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
-def _args(args: Sequence[str], width: int = 40) -> str:
+def _args(args: Sequence[str], columns: int = 40) -> str:
     import shlex
 
-    text = shlex.join(args)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    text = cell(shlex.join(args))
+    if width(text) <= columns:
+        return text
+    while width(text) > columns - 1:
+        text = text[:-1]
+    return text + "…"
 
 
-def runs_table(runs: Sequence[Run]) -> str:
+def runs_table(runs: Sequence[Run], with_job: bool = False) -> str:
     rows = []
     for run in runs:
         duration = run.duration
@@ -50,7 +91,8 @@ def runs_table(runs: Sequence[Run]) -> str:
             duration = time.time() - run.start_time
         exit_code = "-" if run.exit_code is None else str(run.exit_code)
         rows.append(
-            [
+            ([run.job_id] if with_job else [])
+            + [
                 run.run_id,
                 run.state.value,
                 when(run.start_time),
@@ -60,7 +102,8 @@ def runs_table(runs: Sequence[Run]) -> str:
                 run.url or run.message or "",
             ]
         )
-    return table(["RUN", "STATE", "STARTED", "DURATION", "EXIT", "ARGS", "DETAIL"], rows)
+    headers = ["RUN", "STATE", "STARTED", "DURATION", "EXIT", "ARGS", "DETAIL"]
+    return table((["JOB"] if with_job else []) + headers, rows)
 
 
 def jobs_table(jobs: Sequence[Job]) -> str:
@@ -106,3 +149,15 @@ def progress(runs: Sequence[Run]) -> str:
     done = sum(n for state, n in counts.items() if state.is_final)
     parts = [f"{counts[s]} {s.value.lower()}" for s in RunState if counts[s]]
     return f"{done}/{len(runs)} finished: " + ", ".join(parts)
+
+
+def progress_bar(runs: Sequence[Run], elapsed: float, columns: int = 20) -> str:
+    """The live line of a terminal: a bar, the counts by state, elapsed time and an estimate of
+    the rest (from the pace so far)."""
+    done = sum(1 for run in runs if run.state.is_final)
+    filled = columns * done // len(runs) if runs else columns
+    bar = "[" + "#" * filled + "-" * (columns - filled) + "]"
+    text = f"{bar} {progress(runs)} | {seconds(elapsed)} elapsed"
+    if 0 < done < len(runs):
+        text += f", ~{seconds(elapsed / done * (len(runs) - done))} left"
+    return text

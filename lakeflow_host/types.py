@@ -136,6 +136,8 @@ class Run:
     :ivar exit_code: the task process's exit code, when the target knows it.
     :ivar message: why the run is in its state (an error, a cancel, a lost process).
     :ivar url: the run's page, when the target has one.
+    :ivar artifact: the uploaded artifact the run installs (a job updated by a later ``launch``
+        points at a new one; its earlier runs keep theirs), when the target knows it.
     """
 
     target: str
@@ -149,6 +151,7 @@ class Run:
     exit_code: int | None = None
     message: str | None = None
     url: str | None = None
+    artifact: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -266,3 +269,48 @@ class Launch:
     job: Job
     runs: tuple[Run, ...]
     failures: tuple[TriggerFailure, ...] = ()
+    #: ``True`` when the project's existing job was updated rather than a new one created.
+    updated: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneReport:
+    """What ``prune`` removed.
+
+    :ivar runs: how many run records (with their logs) were removed.
+    :ivar removed: each other thing removed, as the target names it (a folder, an upload).
+    :ivar bytes_freed: the bytes those took, as far as the target can tell.
+    """
+
+    target: str
+    runs: int = 0
+    removed: tuple[str, ...] = ()
+    bytes_freed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedRun:
+    """A run that did not succeed, with the last line of its error."""
+
+    run_id: str
+    state: RunState
+    error: str
+    args: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class JobStatus:
+    """How a job's runs are doing, as ``lakeflow status`` shows it.
+
+    :ivar counts: runs per state (states with no run left out).
+    :ivar failed: the runs that failed, were canceled or skipped, newest first.
+    :ivar artifacts: each artifact the runs used, with the ids of the runs that used it.
+    """
+
+    job: Job
+    total: int
+    counts: Mapping[str, int]
+    failed: tuple[FailedRun, ...]
+    oldest_start: float | None
+    newest_start: float | None
+    artifacts: Mapping[str, tuple[str, ...]]

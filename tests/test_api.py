@@ -108,3 +108,27 @@ def test_lazy_module_imports_on_first_use_and_survives_plugin_registration():
         "after True",
         "missing no_such_module_here",
     ], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: lf.launch(p, ["fi", "fie"], target="local"), "not one string"),
+        (lambda p: lf.launch(p, "abc", target="local"), "at least one argument list"),
+        (lambda p: lf.launch(p, [], target="local"), "at least one argument list"),
+        (lambda p: lf.launch(p, [[]], env_vars="HOME", target="local"), "list of names"),
+        (lambda p: lf.trigger_run("1", "abc", target="local"), "not one string"),
+        (lambda p: lf.trigger_runs("1", "abc", target="local"), "list of argument lists"),
+        (lambda p: lf.create_job("j", "pkg", "x", env_vars="HOME", target="local"), "list of names"),
+        (lambda p: lf.rerun("12", target="local"), "list of names"),
+        (lambda p: lf.wait("12", target="local"), "list of names"),
+        (lambda p: lf.list_job_runs(state="DONE", target="local"), "unknown run state 'DONE'"),
+        (lambda p: lf.prune(-1, target="local"), "--older-than must be a number of days"),
+    ],
+)
+def test_a_string_where_a_list_belongs_is_refused_before_anything_is_built(home, tmp_path, call, message):
+    project = tmp_path / "never-built"
+    project.mkdir()
+    with pytest.raises(lf.LakeflowError, match=message):
+        call(project)
+    assert not (project / "dist").exists() and not (home / "artifacts").exists()

@@ -182,13 +182,19 @@ HOOK_CALLERS: dict[str, tuple[set[str], set[str]]] = {
     "build_artifact": ({"build_wheel", "launch"}, {"build-wheel", "launch"}),
     "upload_artifact": ({"upload_wheel", "launch"}, {"upload-wheel", "launch"}),
     "create_job": ({"create_job", "launch"}, {"create-job", "launch"}),
-    "get_job": ({"get_job"}, set()),
+    "update_job": ({"launch"}, {"launch"}),
+    "delete_job": ({"delete_job"}, {"delete-job"}),
+    "get_job": ({"get_job", "status"}, {"get-job", "status"}),
     "list_jobs": ({"list_jobs"}, {"list-jobs"}),
-    "trigger_run": ({"trigger_run", "trigger_runs", "launch"}, {"trigger-run", "launch"}),
-    "list_job_runs": ({"list_job_runs", "wait"}, {"list-job-runs", "wait"}),
-    "get_run": ({"get_run", "wait"}, {"get-run", "wait"}),
-    "get_run_logs": ({"get_run_logs"}, {"get-run-logs"}),
+    "trigger_run": (
+        {"trigger_run", "trigger_runs", "launch", "rerun"},
+        {"trigger-run", "trigger-runs", "launch", "rerun"},
+    ),
+    "list_job_runs": ({"list_job_runs", "wait", "status", "rerun"}, {"list-job-runs", "wait", "status", "rerun"}),
+    "get_run": ({"get_run", "wait", "rerun"}, {"get-run", "wait", "rerun"}),
+    "get_run_logs": ({"get_run_logs", "status"}, {"get-run-logs", "status"}),
     "cancel_run": ({"cancel_run"}, {"cancel-run"}),
+    "prune": ({"prune"}, {"prune"}),
 }
 
 

@@ -43,6 +43,10 @@ TOOLS = {
     "cancel_run",
     "list_jobs",
     "get_job",
+    "status",
+    "rerun",
+    "delete_job",
+    "prune",
     "list_plugins",
 }
 
@@ -179,9 +183,10 @@ async def test_every_tool_is_described_with_schemas_and_fitting_annotations(conn
         assert "target" in tools[name].input_schema["properties"] or name == "build_wheel"
     for name in ("launch", "build_wheel"):
         assert "builder" in tools[name].input_schema["properties"]
-    for name in ("list_job_runs", "get_run", "get_run_logs", "list_jobs", "get_job", "list_plugins"):
+    for name in ("list_job_runs", "get_run", "get_run_logs", "list_jobs", "get_job", "status", "list_plugins"):
         assert tools[name].annotations.read_only_hint, name
     assert tools["cancel_run"].annotations.destructive_hint and tools["cancel_run"].annotations.idempotent_hint
+    assert tools["delete_job"].annotations.destructive_hint and not tools["rerun"].annotations.idempotent_hint
     assert not tools["launch"].annotations.read_only_hint and not tools["launch"].annotations.idempotent_hint
     assert not tools["trigger_runs"].annotations.idempotent_hint
     assert tools["get_run_logs"].input_schema["properties"]["tail"]["type"] == "integer"
@@ -511,3 +516,35 @@ def test_a_buffered_print_never_reaches_the_wire(home: Path, tmp_path: Path) -> 
     assert [json.loads(line).get("id") for line in lines] == [1, 2]
     assert json.loads(lines[1])["result"]["structuredContent"] == {"result": "ok"}
     assert "stray text from a tool" in stderr
+
+
+@pytest.mark.slow
+async def test_status_rerun_and_delete_job_tools_with_secrets_redacted(connect, tmp_path: Path) -> None:
+    async with connect() as agent:
+        with anyio.fail_after(240):
+            launched = await agent.data(
+                "launch",
+                {"project_dir": str(leaky_project(tmp_path)), "arg_lists": [[CANARY_NAME]], "env_vars": [CANARY_NAME]},
+            )
+            job_id, run_id = launched["job"]["job_id"], launched["runs"][0]["run_id"]
+
+            async def failed() -> dict | None:
+                status = await agent.data("status", {"job_id": job_id})
+                return status if status["counts"].get("FAILED") else None
+
+            status = await poll(failed, 120)
+            assert status["total"] == 1 and [f["run_id"] for f in status["failed"]] == [run_id]
+            # The local target redacts at the source ([REDACTED]); the tool redacts what remains.
+            error = status["failed"][0]["error"]
+            assert (
+                error.startswith("failing on purpose with [") and "redacted]" in error.lower() and CANARY not in error
+            )
+            again = await agent.data("rerun", {"failed_of": job_id})
+            assert [r["args"] for r in again["runs"]] == [[CANARY_NAME]] and again["runs"][0]["job_id"] == job_id
+            await agent.call("rerun", {}, error=True)
+            deleted = await agent.data("delete_job", {"job_id": job_id, "cancel_runs": True})
+            assert deleted["job_id"] == job_id
+            gone = await agent.call("get_job", {"job_id": job_id}, error=True)
+            assert f"unknown job id {job_id}" in gone.content[0].text
+            pruned = await agent.data("prune", {"older_than_days": 0})
+            assert pruned == {"target": "local", "runs": 0, "removed": [], "bytes_freed": 0}  # delete_job left nothing

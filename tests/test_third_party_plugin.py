@@ -225,6 +225,17 @@ def test_launch_and_wait_on_the_dryrun_target(home: Path, dryrun_site: Path, tmp
     ]
 
 
+def test_a_second_launch_on_a_target_without_update_job_creates_a_new_job(
+    home: Path, dryrun_site: Path, tmp_path: Path
+) -> None:
+    project = demo_copy(tmp_path)
+    first = run(home, "launch", "--target", "dryrun", str(project), "fi", paths=(dryrun_site,))
+    second = run(home, "launch", "--target", "dryrun", str(project), "fie", paths=(dryrun_site,))
+    assert second.returncode == 0, second.stderr
+    assert first.stdout.split()[0] == "job-1" and second.stdout.split()[0] == "job-2"
+    assert "target dryrun cannot update job job-1; creating a new one" in second.stderr
+
+
 def test_target_is_configured_makes_dryrun_the_default(home: Path, dryrun_site: Path) -> None:
     chosen = run(home, "list-jobs", paths=(dryrun_site,), env={"LAKEFLOW_DRYRUN": "1"})
     assert chosen.returncode == 0, chosen.stderr

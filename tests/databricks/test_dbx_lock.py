@@ -63,3 +63,18 @@ def test_a_changed_pin_gives_a_new_upload_directory(dbx_env, locked_app: lf.Arti
     pins.write_text(locked_app.requirements.read_text().replace("six==1.16.0", "six==1.15.0"))
     second = lf.upload_wheel(dataclasses.replace(locked_app, requirements=pins), target="databricks").path
     assert first.rsplit("/", 2)[1] != second.rsplit("/", 2)[1]
+
+
+def test_a_second_launch_keeps_the_locked_versions(dbx_env, dbx: DatabricksServer, locked_app: lf.Artifact) -> None:
+    project = locked_app.path.parent.parent
+    first = lf.launch(project, [["x"]], target="databricks")
+    second = lf.launch(project, [["y"]], target="databricks")
+    assert second.updated and second.job.job_id == first.job.job_id
+    task = dbx.jobs.all_jobs()[0]["settings"]["tasks"][0]
+    assert task["libraries"][:2] == [{"pypi": {"package": "iniconfig==2.0.0"}}, {"pypi": {"package": "six==1.16.0"}}]
+    [done] = finished([second.runs[0].run_id], timeout=180)
+    assert (
+        done.state is RunState.SUCCEEDED
+        and task_lines(lf.get_run_logs(done.run_id, target="databricks").text)["SIX"] == "1.16.0"
+    )
+    finished([first.runs[0].run_id], timeout=180)

@@ -100,7 +100,7 @@ def test_launch_runs_from_20_lines(lakeflow, dbx_env: dict, dbx_project: lf.Arti
 def test_failing_task_error_in_logs(cli, dbx_job: lf.Job, dbx: DatabricksServer) -> None:
     run_id = cli("trigger-run", dbx_job.job_id, "--fail", "on purpose").stdout.strip()
     waited = cli("wait", run_id, "--timeout", "90", check=False)
-    assert waited.exit_code == 1 and "FAILED" in waited.stdout
+    assert waited.exit_code == 1 and waited.stdout == f"1 run: 1 failed (ids: {run_id})\n"
     logs = cli("get-run-logs", run_id).stdout
     assert "RuntimeError: task failed on purpose: on purpose" in logs
     assert "Traceback (most recent call last)" in logs  # the error trace follows the output

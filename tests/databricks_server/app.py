@@ -201,6 +201,7 @@ class DatabricksServer:
             ("GET", "/api/2.2/jobs/get"): lambda q, b: jobs.get(q),
             ("GET", "/api/2.2/jobs/list"): lambda q, b: jobs.list(q),
             ("POST", "/api/2.2/jobs/delete"): lambda q, b: jobs.delete(b),
+            ("POST", "/api/2.2/jobs/reset"): lambda q, b: jobs.reset(b),
             ("POST", "/api/2.2/jobs/run-now"): lambda q, b: jobs.run_now(b),
             ("GET", "/api/2.2/jobs/runs/get"): lambda q, b: jobs.get_run(q),
             ("GET", "/api/2.2/jobs/runs/list"): lambda q, b: jobs.list_runs(q),

@@ -96,6 +96,20 @@ class Jobs(RunExecution):
             ]
         return _page(jobs, query.get("page_token"), limit, "jobs")
 
+    def reset(self, body: dict) -> dict:
+        # jobs/reset overwrites every setting; "changes to other fields [than timeout_seconds]
+        # are applied to future runs only" (databricks-sdk 0.162 JobsAPI.reset docstring): each
+        # run keeps the task copied at run-now.
+        job_id = require_int(body, "job_id")
+        if not isinstance(body.get("new_settings"), dict):
+            raise invalid("new_settings is required.")
+        settings = validate_settings(body["new_settings"])
+        with self._lock:
+            if job_id not in self._jobs:
+                raise job_missing(job_id)
+            self._jobs[job_id] = {**self._jobs[job_id], "settings": settings}
+        return {}
+
     def delete(self, body: dict) -> dict:
         job_id = require_int(body, "job_id")
         with self._lock:

@@ -8,6 +8,7 @@ databricks-sdk is imported lazily, inside the hooks, so other targets never load
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from lakeflow_host import (
     Job,
     JobSpec,
     LakeflowError,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -36,6 +38,7 @@ upload = lazy_module("lakeflow_databricks_target.upload")
 shim = lazy_module("lakeflow_databricks_target.shim")
 _client = lazy_module("lakeflow_databricks_target.client")
 _config = lazy_module("lakeflow_databricks_target.config")
+jobs_admin = lazy_module("lakeflow_databricks_target.jobs_admin")
 
 NAME = "databricks"
 #: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
@@ -104,6 +107,13 @@ _jobs_lock = threading.Lock()
 def _remember_lakeflow_job(client, job) -> None:
     with _jobs_lock:
         _lakeflow_jobs[(id(client), job.job_id)] = convert.shim_params(job)
+        _remembered_at[(id(client), job.job_id)] = time.monotonic()
+
+
+#: Another process's launch may update a job (new secret keys in its parameters): a long-lived
+#: process (the MCP server) reads the job again when what it remembers is older than this.
+_REMEMBER_S = 60.0
+_remembered_at: dict[tuple[int, int], float] = {}
 
 
 def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
@@ -112,8 +122,9 @@ def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
     fan-out's threads wait for the first check); a job created in this process is known.
     Returns the job's shim parameters."""
     with _jobs_lock:
-        if (id(client), job_id) in _lakeflow_jobs:
-            return _lakeflow_jobs[(id(client), job_id)]
+        key = (id(client), job_id)
+        if key in _lakeflow_jobs and time.monotonic() - _remembered_at.get(key, 0.0) < _REMEMBER_S:
+            return _lakeflow_jobs[key]
         with _client.api_errors(f"get job {job_id}"):
             job = client.jobs.get(job_id)
         if not convert.is_lakeflow_job(job):
@@ -121,8 +132,33 @@ def _check_lakeflow_job(client, job_id: int) -> tuple[str, ...]:
                 f"job {job_id} was not created by lakeflow (no created_by=lakeflow tag); create one with "
                 "`lakeflow create-job`, or run this one with the Databricks CLI"
             )
-        lead = _lakeflow_jobs[(id(client), job_id)] = convert.shim_params(job)
+        lead = _lakeflow_jobs[key] = convert.shim_params(job)
+        _remembered_at[key] = time.monotonic()
         return lead
+
+
+@hookimpl
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+    client = _client.workspace_client(options)
+    user = upload.home(client).removeprefix("/Users/")
+    job = jobs_admin.update_job(client, _number(job_id, "job"), spec, user, options)
+    _remember_lakeflow_job(client, job)  # run-now repeats the new shim parameters (new secret keys)
+    return convert.to_job(job, client.config.host)
+
+
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Job:
+    client = _client.workspace_client(options)
+    job = jobs_admin.delete_job(client, _number(job_id, "job"), cancel_runs)
+    with _jobs_lock:
+        _lakeflow_jobs.pop((id(client), int(job.job_id)), None)
+    return job
+
+
+@hookimpl
+def prune(older_than_days: float, options: Mapping[str, Any]) -> PruneReport:
+    removed, freed = jobs_admin.prune(_client.workspace_client(options), older_than_days)
+    return PruneReport(NAME, 0, tuple(removed), freed)
 
 
 @hookimpl
@@ -136,10 +172,13 @@ def get_job(job_id: str, options: Mapping[str, Any]) -> Job:
 
 
 @hookimpl
-def list_jobs(options: Mapping[str, Any]) -> list[Job]:
+def list_jobs(name: str | None, options: Mapping[str, Any]) -> list[Job]:
     client = _client.workspace_client(options)
+    # jobs/list filters by "the exact (case insensitive) job name" (SDK 0.162 `JobsAPI.list`):
+    # launch finds the project's job without paging through the workspace's other jobs.
+    named = {"name": name} if name is not None else {}
     with _client.api_errors("list jobs"):
-        jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True) if convert.is_lakeflow_job(j)]
+        jobs = [j for j in client.jobs.list(limit=100, expand_tasks=True, **named) if convert.is_lakeflow_job(j)]
     jobs.sort(key=lambda j: j.created_time or 0, reverse=True)
     return [convert.to_job(j, client.config.host) for j in jobs]
 
@@ -190,8 +229,10 @@ def list_job_runs(job_id: str | None, options: Mapping[str, Any]) -> list[Run]:
             job_ids = {j.job_id for j in client.jobs.list(limit=100) if convert.is_lakeflow_job(j)}
     with _client.api_errors("list runs"):
         # The SDK follows next_page_token until the last page; limit is only the page size.
-        runs = [r for r in client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE) if r.job_id in job_ids]
-    return [convert.to_run(r) for r in runs]
+        # With the tasks: each run's libraries say which upload it installs (same page count).
+        listed = client.jobs.list_runs(job_id=job_id and number, limit=_LIST_PAGE, expand_tasks=True)
+        runs = [r for r in listed if r.job_id in job_ids]
+    return [jobs_admin.with_artifact(convert.to_run(r), r) for r in runs]
 
 
 def _fetch_run(client, run_id: str):
@@ -201,7 +242,8 @@ def _fetch_run(client, run_id: str):
 
 @hookimpl
 def get_run(run_id: str, options: Mapping[str, Any]) -> Run:
-    return convert.to_run(_fetch_run(_client.workspace_client(options), run_id))
+    found = _fetch_run(_client.workspace_client(options), run_id)
+    return jobs_admin.with_artifact(convert.to_run(found), found)
 
 
 @hookimpl

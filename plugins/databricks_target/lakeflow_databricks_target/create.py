@@ -24,6 +24,19 @@ _ATTEMPTS = 4
 def create(client: Any, spec: JobSpec, libraries: list[str], user: str, options: Mapping[str, Any]) -> int:
     """The new job's id. The --env-var values go to the secret scope first; if anything after
     that fails, they are deleted again."""
+    settings, stored = prepared(client, spec, libraries, user, options)
+    try:
+        return create_once(client, settings)
+    except BaseException:
+        secrets.discard(client, stored)
+        raise
+
+
+def prepared(
+    client: Any, spec: JobSpec, libraries: list[str], user: str, options: Mapping[str, Any]
+) -> tuple[dict, secrets.Stored | None]:
+    """The job's settings, with its --env-var values stored (what a create, or the update of a
+    launch, sends); when this fails, nothing stays stored."""
     compute.check_options(spec, options)
     if not compute.text(options, "existing_cluster_id"):  # an existing cluster has its own runtime
         default = compute.default_runtime(client, options)
@@ -39,8 +52,7 @@ def create(client: Any, spec: JobSpec, libraries: list[str], user: str, options:
     stored = secrets.store(client, spec.env, user, options)
     try:
         settings = jobspec.job_settings(spec, libraries, stored.param if stored else None, task_compute, options)
-        settings = pins.apply(settings, pinned)  # the locked versions, before the wheels
-        return create_once(client, settings)
+        return pins.apply(settings, pinned), stored  # the locked versions, before the wheels
     except BaseException:
         secrets.discard(client, stored)
         raise

@@ -20,6 +20,7 @@ from lakeflow_host import (
     Job,
     JobSpec,
     LakeflowError,
+    PruneReport,
     RemoteArtifact,
     Run,
     RunLogs,
@@ -33,6 +34,7 @@ from lakeflow_local_target.safety import environment_errors
 
 # Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
 envs = lazy_module("lakeflow_local_target.envs")
+jobs_admin = lazy_module("lakeflow_local_target.jobs_admin")
 slots = lazy_module("lakeflow_local_target.slots")
 output = lazy_module("lakeflow_local_target.output")
 
@@ -94,14 +96,40 @@ def create_job(spec: JobSpec, options: Mapping[str, object]) -> Job:
 
 @hookimpl
 @environment_errors
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, object]) -> Job:
+    _in_range(spec.max_workers, "--max-workers")
+    _in_range(spec.max_concurrent_runs, "--max-concurrent-runs")
+    return jobs_admin.update_job(store.home(), job_id, spec, dict(options))  # converted by the host
+
+
+@hookimpl
+@environment_errors
+def delete_job(job_id: str, cancel_runs: bool) -> Job:
+    return jobs_admin.delete_job(store.home(), job_id, cancel_runs)
+
+
+@hookimpl
+@environment_errors
+def prune(older_than_days: float) -> PruneReport:
+    from lakeflow_local_target import pruning
+
+    return pruning.prune(store.home(), older_than_days)
+
+
+@hookimpl
+@environment_errors
 def get_job(job_id: str) -> Job:
     return store.to_job(store.job_row(store.connect(store.home()), job_id))
 
 
 @hookimpl
 @environment_errors
-def list_jobs() -> list[Job]:
+def list_jobs(name: str | None) -> list[Job]:
     db = store.connect(store.home())
+    if name is not None:
+        return [
+            store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs WHERE name = ? ORDER BY id DESC", (name,))
+        ]
     return [store.to_job(row) for row in store.rows(db, "SELECT * FROM jobs ORDER BY id DESC")]
 
 
@@ -138,16 +166,19 @@ def _fresh_rows(sql: str, params: tuple) -> list:
 @environment_errors
 def list_job_runs(job_id: str | None) -> list[Run]:
     if job_id is None:
-        return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())]
-    job = store.job_row(store.connect(store.home()), job_id)
-    return [store.to_run(r) for r in _fresh_rows("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC", (job["id"],))]
+        found = _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())
+    else:
+        job = store.job_row(store.connect(store.home()), job_id)
+        found = _fresh_rows("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC", (job["id"],))
+    return jobs_admin.with_artifacts(store.home(), [store.to_run(r) for r in found])
 
 
 @hookimpl
 @environment_errors
 def get_run(run_id: str) -> Run:
     row = store.run_row(store.connect(store.home()), run_id)
-    return store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
+    run = store.to_run(_fresh_rows("SELECT * FROM runs WHERE id = ?", (row["id"],))[0])
+    return jobs_admin.with_artifacts(store.home(), [run])[0]
 
 
 @hookimpl

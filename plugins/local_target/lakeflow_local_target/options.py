@@ -24,4 +24,3 @@ OPTIONS = (
         maximum=2**62,
     ),
 )
-

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeflow_host import LakeflowError, RunState
-from lakeflow_local_target import output, procs, safety, slots, store
+from lakeflow_local_target import jobs_admin, output, procs, safety, slots, store
 
 #: What every run's environment starts from; the job's env vars and the run ids are added.
 _PR_SET_CHILD_SUBREAPER = 36
@@ -71,7 +71,7 @@ class Supervisor:
                     "INSERT INTO supervisors (job_id, pid, pid_started, created_at) VALUES (?, ?, ?, ?)",
                     (job_id, *self.me, time.time()),
                 )
-        self.command: list[str] | None = None
+        self.commands: dict[str, list[str]] = {}  # per artifact: a job updated by a launch has two
         self.current: int | None = None
         self.killer: threading.Thread | None = None
         signal.signal(signal.SIGUSR1, self._on_cancel)
@@ -137,13 +137,19 @@ class Supervisor:
 
         folder = store.make_run_dir(self.root, run_id)
         try:
+            # A launch may have updated the job meanwhile: its env values apply from now on, and
+            # each run installs the artifact the job had when the run was triggered.
+            self.job = store.job_row(self.db, self.job_id)
             args, env, secrets = self.prepare(run_id, stored_args)
             secret_names = json.loads(self.job["env_names"])
-            if self.command is None:
+            artifact = jobs_admin.run_artifact(self.db, self.job_id, run_id)
+            kind = "pex" if artifact.endswith(".pex") else "wheel"
+            command = self.commands.get(artifact)
+            if command is None:
                 with safety.private_umask():
-                    self.command = envs.command(self.root, self.job["kind"], self.job["package"], self.job["artifact"])
-                    if self.job["kind"] == "wheel":
-                        safety.seal_env(envs.env_dir(self.root, Path(self.job["artifact"])))
+                    command = self.commands[artifact] = envs.command(self.root, kind, self.job["package"], artifact)
+                    if kind == "wheel":
+                        safety.seal_env(envs.env_dir(self.root, Path(artifact)))
         except (LakeflowError, OSError) as exc:
             self._finish(run_id, RunState.FAILED, None, f"the run could not start: {exc}")
             return
@@ -159,7 +165,7 @@ class Supervisor:
         }
         passed = (*fds.values(), plan_r)
         try:
-            wheel = self.job["kind"] == "wheel"
+            wheel = kind == "wheel"
             if wheel:
                 plan = {
                     "parent": os.getpid(),
@@ -169,7 +175,7 @@ class Supervisor:
                 }
                 os.write(plan_w, json.dumps(plan).encode())  # far below a pipe's buffer
             os.close(plan_w)
-            argv = [*self.command, str(plan_r), *args] if wheel else [*self.command, *args]
+            argv = [*command, str(plan_r), *args] if wheel else [*command, *args]
             self.current = run_id
             proc = subprocess.Popen(
                 argv,
