@@ -26,6 +26,10 @@ class Instant:
         return [TargetInfo("zeta", (Option("cluster", "The cluster.", stages=("job",)),), poll_interval=0.01)]
 
     @hookimpl
+    def list_jobs(self) -> list[Job]:
+        return []
+
+    @hookimpl
     def upload_artifact(self, artifact: Artifact) -> RemoteArtifact:
         return RemoteArtifact("zeta", str(artifact.path))
 

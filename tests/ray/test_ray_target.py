@@ -255,3 +255,18 @@ def test_queued_runs_start_with_nobody_watching(ray_env, ray_address, lakeflow, 
     # The pump is gone once the queue is empty.
     pid = int((home / "ray" / "locks" / f"pump-{job_id}.lock").read_text())
     wait_until(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), 30)
+
+
+def test_a_second_launch_updates_the_job_and_delete_job_forgets_it(ray_env, lakeflow, tmp_path, home):
+    project = copy_project("tasks", tmp_path)
+    first = lakeflow("launch", str(project), "--wait", "--timeout", "300", "--", "one").stdout.split()
+    task = project / "src" / "lakeflow_testtask" / "task.py"
+    task.write_text(task.read_text().replace('print("DONE", flush=True)', 'print("DONE v2", flush=True)'))
+    second = lakeflow("launch", str(project), "--wait", "--timeout", "300", "--", "two").stdout.split()
+    assert second[0] == first[0]  # one job per project, pointed at the new artifact
+    assert "DONE v2" not in _logs(lakeflow, first[1]) and "DONE v2" in _logs(lakeflow, second[1])
+    assert [r["run_id"] for r in runs_json(lakeflow, first[0])] == [second[1], first[1]]
+    lakeflow("delete-job", first[0])
+    assert json.loads(lakeflow("list-jobs", "--json").stdout) == []
+    assert lakeflow("get-run", second[1], check=False).returncode == 1
+    assert len(list((home / "ray" / "artifacts").iterdir())) == 1  # the unused first set stays for prune

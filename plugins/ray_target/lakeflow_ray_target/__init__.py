@@ -60,6 +60,18 @@ def create_job(spec: JobSpec, options: Mapping[str, Any]) -> Job:
 
 
 @hookimpl
+def update_job(job_id: str, spec: JobSpec, options: Mapping[str, Any]) -> Job:
+    client.sdk()
+    return jobs.update(job_id, spec, options)
+
+
+@hookimpl
+def delete_job(job_id: str, cancel_runs: bool) -> Job:
+    client.sdk()
+    return jobs.delete(job_id, cancel_runs)
+
+
+@hookimpl
 def get_job(job_id: str) -> Job:
     client.sdk()
     return jobs.get(job_id)

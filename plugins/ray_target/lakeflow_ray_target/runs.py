@@ -85,7 +85,8 @@ def submit(job_id: str, job: Mapping[str, Any], run_id: str, rec: dict[str, Any]
     """Submit one queued run to Ray, retrying lost answers under the same submission id."""
     env = _env_vars(job_id, job, run_id)
     hidden = store.secrets(job_id)
-    runtime_env = artifacts.runtime_env(job["artifact"], env)
+    # The artifact the run was triggered with, even if the job was updated since.
+    runtime_env = artifacts.runtime_env(rec.get("artifact", job["artifact"]), env)
     entrypoint = shlex.join([TASK_ENTRY_POINT, *rec["args"]])
     for attempt in range(_SUBMIT_ATTEMPTS):
         try:
@@ -172,6 +173,7 @@ def trigger(job_id: str, args: Sequence[str], options: Mapping[str, Any]) -> Run
             "state": "QUEUED",
             "submitted": False,
             "address": where,
+            "artifact": job["artifact"],
             "queued_time": time.time(),
         }
         error: LakeflowError | None = None

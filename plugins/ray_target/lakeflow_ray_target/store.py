@@ -85,6 +85,27 @@ def new_job(definition: dict[str, Any], secrets: dict[str, str]) -> str:
     return job_id
 
 
+def replace_job(job_id: str, definition: dict[str, Any], secrets: dict[str, str]) -> None:
+    with locked(f"job-{job_id}"):
+        path = _private_dir(root() / "secrets") / f"{job_id}.json"
+        if secrets:
+            _write(path, secrets)
+        else:
+            path.unlink(missing_ok=True)
+        _write(root() / "jobs" / f"{job_id}.json", definition)
+
+
+def remove_job(job_id: str, artifact: str | None) -> None:
+    """Forget a job: its definition, runs and secrets, and ``artifact``'s set when given."""
+    import shutil
+
+    with locked(f"job-{job_id}"):
+        for folder in ("secrets", "runs", "jobs"):
+            (root() / folder / f"{job_id}.json").unlink(missing_ok=True)
+        if artifact:
+            shutil.rmtree(Path(artifact).parent.parent, ignore_errors=True)
+
+
 def job(job_id: str) -> dict[str, Any]:
     path = root() / "jobs" / f"{job_id}.json"
     if "/" in job_id or job_id.startswith(".") or not path.is_file():
