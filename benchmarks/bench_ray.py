@@ -62,6 +62,8 @@ def start_ray(temp: Path) -> tuple[subprocess.Popen, str]:
          "--dashboard-host", "127.0.0.1", "--dashboard-port", str(port), "--include-dashboard", "true",
          "--num-cpus", "2", "--temp-dir", str(temp), "--disable-usage-stats"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        # Loopback only: without this Ray moves GCS and raylets to the machine's own address.
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
     )  # fmt: skip
     deadline = time.monotonic() + 120
     try:

@@ -44,6 +44,10 @@ def ray_address() -> Iterator[str]:
     port = _free_port()
     address = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    # Tests talk to 127.0.0.1 only. On Linux Ray replaces a --node-ip-address of 127.0.0.1 with
+    # the machine's own address for GCS and raylets (services.resolve_ip_for_localhost) unless
+    # "cluster mode" is off, as it is by default on macOS and Windows: then it stays on loopback.
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     env[CLUSTER_SECRET_NAME] = CLUSTER_SECRET
     log = open(Path(temp) / "ray-start.log", "wb")
     proc = subprocess.Popen(
