@@ -56,6 +56,7 @@ from lakeflow_host.tools import (
     normalize_name,
     parse_wheel_name,
     uv_binary,
+    wheel_task_entry_point,
 )
 from lakeflow_host.types import (
     Artifact,
@@ -176,4 +177,5 @@ __all__ = [
     "upload_wheel",
     "uv_binary",
     "wait",
+    "wheel_task_entry_point",
 ]

@@ -124,3 +124,23 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def wheel_task_entry_point(wheel: Path) -> str:
+    """The wheel's own ``lakeflow-task`` console script, as ``module:function``; a wheel without
+    one is an error naming the fix."""
+    import configparser
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        parser = configparser.ConfigParser(delimiters=("=",))
+        if names:
+            parser.read_string(archive.read(names[0]).decode("utf-8"))
+    if not parser.has_option("console_scripts", TASK_ENTRY_POINT):
+        raise LakeflowError(
+            f"{wheel.name} declares no {TASK_ENTRY_POINT} entry point; add [project.scripts] "
+            f'{TASK_ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild'
+        )
+    # "module:function [extra]": extras matter only to installers.
+    return parser.get("console_scripts", TASK_ENTRY_POINT).split("[")[0].strip()

@@ -8,7 +8,6 @@ run of every job that uses the same set; runs themselves install nothing.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import fcntl
 import hashlib
@@ -28,6 +27,7 @@ from lakeflow_host import (
     file_sha256,
     normalize_name,
     uv_binary,
+    wheel_task_entry_point,
 )
 
 ENTRY_POINT = TASK_ENTRY_POINT
@@ -180,18 +180,7 @@ def check_wheel(main: Path, package: str) -> None:
 
 def task_entry_point(main: Path) -> str:
     """The wheel's own ``lakeflow-task`` entry point, as ``module:function``; checked."""
-    with zipfile.ZipFile(main) as wheel:
-        names = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
-        parser = configparser.ConfigParser(delimiters=("=",))
-        if names:
-            parser.read_string(wheel.read(names[0]).decode("utf-8"))
-    if not parser.has_option("console_scripts", ENTRY_POINT):
-        raise LakeflowError(
-            f"{main.name} declares no {ENTRY_POINT} entry point; add [project.scripts] "
-            f'{ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild'
-        )
-    # "module:function [extra]": extras matter only to installers.
-    return parser.get("console_scripts", ENTRY_POINT).split("[")[0].strip()
+    return wheel_task_entry_point(main)
 
 
 def _venv_python(venv: Path) -> Path:

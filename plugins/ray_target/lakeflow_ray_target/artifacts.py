@@ -14,21 +14,19 @@ wheels one by one. The digest is part of each wheel's path, so Ray's cache of pi
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from lakeflow_host import (
-    TASK_ENTRY_POINT,
     Artifact,
     LakeflowError,
     RemoteArtifact,
     file_sha256,
     normalize_name,
     parse_wheel_name,
+    wheel_task_entry_point,
 )
 from lakeflow_ray_target import store
 
@@ -94,16 +92,7 @@ def check(remote_path: str, package: str) -> Path:
     dist, _version = parse_wheel_name(main.name)
     if normalize_name(dist) != normalize_name(package):
         raise LakeflowError(f"package {package!r} is not the one in {main.name} (it holds {dist!r}); pass {dist}")
-    with zipfile.ZipFile(main) as wheel:
-        names = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
-        parser = configparser.ConfigParser(delimiters=("=",))
-        if names:
-            parser.read_string(wheel.read(names[0]).decode("utf-8"))
-    if not parser.has_option("console_scripts", TASK_ENTRY_POINT):
-        raise LakeflowError(
-            f"{main.name} declares no {TASK_ENTRY_POINT} entry point; add [project.scripts] "
-            f'{TASK_ENTRY_POINT} = "your_module:main" to pyproject.toml and rebuild'
-        )
+    wheel_task_entry_point(main)  # a wheel without one is refused here, not in every run
     return main.resolve()
 
 
