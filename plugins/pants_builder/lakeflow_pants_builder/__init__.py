@@ -11,14 +11,11 @@ Options (``-o key=value``): ``format`` = ``wheel`` (default) or ``pex``; ``targe
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import json
 import os
 import re
-import shutil
 import sys
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +81,8 @@ def build_artifact(project_dir: Path, output_dir: Path | None, options: Mapping[
 
 
 def _copy_to(artifact: Artifact, output_dir: Path) -> Artifact:
+    import shutil  # here and below: every lakeflow command loads this module, few build with Pants
+
     output_dir.mkdir(parents=True, exist_ok=True)
     copies = []
     for path in artifact.files:
@@ -153,6 +152,9 @@ def _wheel_for(target: Target, written: list[Path]) -> Path | None:
 
 
 def _has_task_entry_point(wheel: Path) -> bool:
+    import configparser
+    import zipfile
+
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt") and n.count("/") == 1]
         text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
@@ -166,6 +168,8 @@ def _has_task_entry_point(wheel: Path) -> bool:
 
 def requirements(wheel: Path) -> set[str]:
     """The normalized names in a wheel's ``Requires-Dist`` lines."""
+    import zipfile
+
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
         if not names:
