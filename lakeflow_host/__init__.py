@@ -37,6 +37,18 @@ if TYPE_CHECKING:
         upload_wheel,
         wait,
     )
+    from lakeflow_host.results import (
+        Artifact,
+        FailedRun,
+        Job,
+        JobSpec,
+        JobStatus,
+        Launch,
+        PluginInfo,
+        PruneReport,
+        RemoteArtifact,
+        TriggerFailure,
+    )
 
 from lakeflow_host.errors import (
     LakeflowError,
@@ -58,23 +70,7 @@ from lakeflow_host.tools import (
     uv_binary,
     wheel_task_entry_point,
 )
-from lakeflow_host.types import (
-    Artifact,
-    BuilderInfo,
-    FailedRun,
-    Job,
-    JobSpec,
-    JobStatus,
-    Launch,
-    PluginInfo,
-    PruneReport,
-    RemoteArtifact,
-    Run,
-    RunLogs,
-    RunState,
-    TargetInfo,
-    TriggerFailure,
-)
+from lakeflow_host.types import BuilderInfo, Run, RunLogs, RunState, TargetInfo
 
 _API = frozenset(
     {
@@ -107,13 +103,33 @@ _API = frozenset(
 )
 
 
+_RESULTS = frozenset(
+    {
+        "Artifact",
+        "FailedRun",
+        "Job",
+        "JobSpec",
+        "JobStatus",
+        "Launch",
+        "PruneReport",
+        "RemoteArtifact",
+        "TriggerFailure",
+    }
+)
+
+
 def __getattr__(name: str) -> object:
     # The API module (and the plugin machinery behind it) loads on first use, so that a plugin
-    # importing `hookimpl` and the types, or the local target's worker, starts quickly.
+    # importing `hookimpl` and the types, or the local target's worker, starts quickly; so do
+    # the result types, which commands that only list or watch runs never create.
     if name in _API:
         from lakeflow_host import api
 
         return getattr(api, name)
+    if name in _RESULTS:
+        from lakeflow_host import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'lakeflow_host' has no attribute {name!r}")
 
 

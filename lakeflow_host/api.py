@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Part of the API (lakeflow_host exports them from here), defined where targets are chosen.
 from lakeflow_host.choosing import (  # noqa: F401
@@ -27,21 +28,24 @@ from lakeflow_host.choosing import (  # noqa: F401
 from lakeflow_host.errors import LakeflowError
 from lakeflow_host.inputs import _arg_list, _positive, read_env_vars  # noqa: F401
 from lakeflow_host.plugins import distribution_of, get_host
-from lakeflow_host.types import (
-    Artifact,
-    Job,
-    JobStatus,
-    PluginInfo,
-    PruneReport,
-    RemoteArtifact,
-    Run,
-    RunLogs,
-    RunState,
-    TriggerFailure,
-)
+from lakeflow_host.types import Run, RunLogs, RunState
 
-# Part of the API too, defined with the other multi-step operations.
-from lakeflow_host.workflow import _build, _job_spec, _trigger_many, launch, rerun, wait  # noqa: F401
+if TYPE_CHECKING:
+    from lakeflow_host.results import Artifact, Job, JobStatus, PluginInfo, PruneReport, RemoteArtifact, TriggerFailure
+    from lakeflow_host.workflow import launch, rerun, wait  # noqa: F401 - what __getattr__ gives
+
+#: Part of the API too, defined with the other multi-step operations in :mod:`lakeflow_host.workflow`,
+#: which (with the result types) loads only when a command that builds, creates or triggers runs.
+_WORKFLOW = frozenset({"launch", "rerun", "wait"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _WORKFLOW:
+        from lakeflow_host import workflow
+
+        return getattr(workflow, name)
+    raise AttributeError(f"module 'lakeflow_host.api' has no attribute {name!r}")
+
 
 # -- the workflow -------------------------------------------------------------------------------
 
@@ -57,7 +61,9 @@ def build_wheel(
     whatever the builder makes, e.g. a PEX)."""
     config = project(project_dir)
     name = resolve_builder(builder, config)
-    return _build(name, project_dir, output_dir, builder_options(name, options, config))
+    from lakeflow_host import workflow
+
+    return workflow._build(name, project_dir, output_dir, builder_options(name, options, config))
 
 
 def load_artifact(path: str | Path) -> Artifact:
@@ -73,6 +79,8 @@ def upload_wheel(
     """Upload an artifact (or the file at a path) to the target; returns where it now lives."""
     name = resolve_target(target, options)
     opts = target_options(name, options, "upload")
+    from lakeflow_host.results import Artifact
+
     if not isinstance(artifact, Artifact):
         artifact = load_artifact(artifact)
     return get_host().upload_artifact(name, artifact, opts)
@@ -99,7 +107,9 @@ def create_job(
     opts = target_options(target_name, options, "job", config)
     workers = max_workers if max_workers is not None else config.max_workers
     concurrent = max_concurrent_runs if max_concurrent_runs is not None else config.max_concurrent_runs
-    spec = _job_spec(name, package, artifact, workers, concurrent, env_vars)
+    from lakeflow_host import workflow
+
+    spec = workflow._job_spec(name, package, artifact, workers, concurrent, env_vars)
     return get_host().create_job(target_name, spec, opts)
 
 
@@ -149,7 +159,11 @@ def trigger_runs(
     start, and every created run is returned.
     """
     name = resolve_target(target, options)
-    return _trigger_many(name, str(job_id), arg_lists, target_options(name, options, "run"), concurrency, on_run)
+    from lakeflow_host import workflow
+
+    return workflow._trigger_many(
+        name, str(job_id), arg_lists, target_options(name, options, "run"), concurrency, on_run
+    )
 
 
 #: How many runs ``list_job_runs`` shows across every lakeflow job when no limit is given.
@@ -284,6 +298,8 @@ def status(job_id: str, *, target: str | None = None, options: Options | None = 
 def list_plugins() -> list[PluginInfo]:
     """Every loaded plugin: its entry-point name, what it provides, its options, and where it
     comes from."""
+    from lakeflow_host.results import PluginInfo
+
     host = get_host()
     infos = []
     for plugin_name, plugin in host.pm.list_name_plugin():

@@ -6,32 +6,50 @@ stdout carries only the value a command produces (an id, a path, a table, JSON),
 
 from __future__ import annotations
 
-import shlex
+import importlib
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from lakeflow_host import api, cli_jobs, render
+from lakeflow_host import api, render
 from lakeflow_host.cli_options import (
     command_class,
     common,
     complete_job_ids,
     complete_run_ids,
     debug_enabled,
+    emit,
     notice,
     quiet_option,
     set_debug,
 )
-from lakeflow_host.cli_parsing import EnvVarCommand, LaunchCommand, read_runs_file
-from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report, wait_options, working
+from lakeflow_host.cli_parsing import VERBATIM
+from lakeflow_host.cli_watch import EXIT_TIMEOUT, wait_and_report
 from lakeflow_host.errors import LakeflowError, WaitTimeoutError
-from lakeflow_host.types import Run, RunState, TriggerFailure
+from lakeflow_host.types import RunState
+
+#: Commands defined elsewhere, by module: each module loads (with what it needs: the build and
+#: job workflow, the result types) only when one of its commands runs or ``--help`` lists them,
+#: so that the commands that list and watch runs start quickly.
+LAZY_COMMANDS = {
+    "lakeflow_host.cli_build": ("build-wheel", "create-job", "launch", "upload-wheel"),
+    "lakeflow_host.cli_jobs": ("delete-job", "get-job", "init", "prune", "rerun", "status", "trigger-runs"),
+}
 
 
 class LakeflowGroup(click.Group):
     """Shows :class:`LakeflowError` as one line and exit code 1; real bugs keep their traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *(name for names in LAZY_COMMANDS.values() for name in names)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module, names in LAZY_COMMANDS.items():
+            if cmd_name in names and cmd_name not in self.commands:
+                for command in importlib.import_module(module).COMMANDS:
+                    self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,31 +61,6 @@ class LakeflowGroup(click.Group):
             if isinstance(exc, WaitTimeoutError):
                 error.exit_code = EXIT_TIMEOUT
             raise error from None
-
-
-def job_options(*, env_var_metavar: str, env_var_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The options that shape a job, shared by ``create-job`` and ``launch``."""
-    params = [
-        click.option(
-            "--max-workers",
-            type=int,
-            help="Cluster size runs may autoscale to (local target: concurrent runs) "
-            "[default: [tool.lakeflow] max-workers, else 1].",
-        ),
-        click.option("--max-concurrent-runs", type=int, help="How many runs may run at once [default: per target]."),
-        click.option("--env-var", "env_vars", multiple=True, metavar=env_var_metavar, help=env_var_help),
-    ]
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        for param in reversed(params):
-            fn = param(fn)
-        return fn
-
-    return decorate
-
-
-def emit(value: Any, as_json: bool, text: str) -> None:
-    click.echo(render.as_json(value) if as_json else text)
 
 
 @click.group(cls=LakeflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,81 +75,15 @@ def cli() -> None:
     \b
     The workflow:
       lakeflow build-wheel PROJECT_DIR              prints the wheel path
-      lakeflow upload-wheel WHEEL                   prints the remote path
-      lakeflow create-job NAME PACKAGE REMOTE_PATH  prints the job id
+      lakeflow upload-wheel WHEEL                   prints the ARTIFACT's path
+      lakeflow create-job NAME PACKAGE ARTIFACT     prints the job id
       lakeflow trigger-run JOB_ID ARGS...           prints the run id
       lakeflow list-job-runs JOB_ID / get-run-logs RUN_ID
     or all at once: lakeflow launch PROJECT_DIR --runs-from args.txt --wait
     """
 
 
-@cli.command("build-wheel", cls=command_class("build", ("builder",)))
-@click.argument("project_dir", type=click.Path(file_okay=False))
-@click.option(
-    "--output-dir", type=click.Path(file_okay=False), help="Where to write the wheel [default: PROJECT_DIR/dist]."
-)
-@common(target=False, builder=True)
-def build_wheel_cmd(
-    project_dir: str, output_dir: str | None, builder: str | None, options: dict[str, str], as_json: bool
-) -> None:
-    """Build PROJECT_DIR into a wheel (and wheels of its path dependencies); print its path."""
-    with working(f"building {project_dir}"):
-        artifact = api.build_wheel(project_dir, builder=builder, output_dir=output_dir, options=options)
-    if not artifact.built:
-        notice(f"sources unchanged, reusing {artifact.path.name}")
-    emit(artifact, as_json, str(artifact.path))
-
-
-@cli.command("upload-wheel", cls=command_class("upload"))
-@click.argument("wheel", type=click.Path(dir_okay=True))
-@common()
-def upload_wheel_cmd(wheel: str, target: str, options: dict[str, str], as_json: bool) -> None:
-    """Upload a built WHEEL (with its companion wheels) to the target; print the remote path."""
-    with working(f"uploading {wheel}"):
-        remote = api.upload_wheel(wheel, target=target, options=options)
-    if remote.bytes_uploaded == 0:
-        notice("already uploaded, nothing copied")
-    emit(remote, as_json, remote.path)
-
-
-@cli.command("create-job", cls=command_class("job", base=EnvVarCommand))
-@click.argument("name")
-@click.argument("package")
-@click.argument("remote_path")
-@job_options(
-    env_var_metavar="NAME...", env_var_help="Environment variables whose local values every run sees (kept secret)."
-)
-@common()
-def create_job_cmd(
-    name: str,
-    package: str,
-    remote_path: str,
-    max_workers: int | None,
-    max_concurrent_runs: int | None,
-    env_vars: tuple[str, ...],
-    target: str,
-    options: dict[str, str],
-    as_json: bool,
-) -> None:
-    """Create job NAME running PACKAGE's lakeflow-task entry point from REMOTE_PATH; print the job id."""
-    with working(f"creating job {name}"):
-        job = api.create_job(
-            name,
-            package,
-            remote_path,
-            max_workers=max_workers,
-            max_concurrent_runs=max_concurrent_runs,
-            env_vars=env_vars,
-            target=target,
-            options=options,
-        )
-    emit(job, as_json, job.job_id)
-
-
-_VERBATIM = {"ignore_unknown_options": True, "allow_interspersed_args": False}
-
-
-@cli.command("trigger-run", cls=command_class("run"), context_settings=_VERBATIM)
+@cli.command("trigger-run", cls=command_class("run"), context_settings=VERBATIM)
 @common()
 @click.argument("job_id", shell_complete=complete_job_ids)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -291,78 +218,6 @@ def wait_cmd(
     wait_and_report(list(run_ids), target, options, timeout, as_json, to_stdout=True)
 
 
-@cli.command(
-    "launch", cls=command_class("launch", ("builder", "target"), base=LaunchCommand), context_settings=_VERBATIM
-)
-@click.option("--runs-from", metavar="FILE", help="One run per line: the line's shell-quoted arguments ('-': stdin).")
-@click.option(
-    "--name",
-    help="Job name; a job of this name on the target is updated, not created again "
-    "[default: [tool.lakeflow] job-name, else the package name].",
-)
-@job_options(
-    env_var_metavar="NAME...",
-    env_var_help="Environment variables whose local values every run sees (kept secret) "
-    "[default: [tool.lakeflow] env-vars].",
-)
-@click.option("--wait", "wait_", is_flag=True, help="Wait for the runs, showing progress; exit 1 if any failed.")
-@click.option("--timeout", type=float, help="With --wait: give up after this many seconds.")
-@common(builder=True)
-@click.argument("project_dir", type=click.Path(file_okay=False))
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def launch_cmd(
-    project_dir: str,
-    args: tuple[str, ...],
-    runs_from: str | None,
-    name: str | None,
-    max_workers: int | None,
-    max_concurrent_runs: int | None,
-    env_vars: tuple[str, ...],
-    wait_: bool,
-    timeout: float | None,
-    builder: str | None,
-    target: str,
-    options: dict[str, str],
-    as_json: bool,
-) -> None:
-    """Build PROJECT_DIR, upload it, create a job and start runs: one with ARGS, or one per line of
-    --runs-from. Prints the job id, then one run id per line.
-
-    lakeflow's options may come before or after PROJECT_DIR; the first argument that is not one
-    of them (or everything after `--`) starts the task's arguments."""
-    if runs_from and args:
-        raise LakeflowError("give either ARGS or --runs-from, not both")
-    arg_lists = read_runs_file(runs_from) if runs_from else [list(args)]
-
-    def on_run(index: int, result: Run | TriggerFailure) -> None:
-        if isinstance(result, TriggerFailure):
-            click.echo(f"lakeflow: run {index + 1} ({shlex.join(result.args)}) not started: {result.error}", err=True)
-
-    result = api.launch(
-        project_dir,
-        arg_lists,
-        name=name,
-        builder=builder,
-        target=target,
-        max_workers=max_workers,
-        max_concurrent_runs=max_concurrent_runs,
-        env_vars=env_vars or None,
-        options=options,
-        on_step=lambda message: notice(f"{message}"),
-        on_run=on_run,
-    )
-    emit(result, as_json, "\n".join([result.job.job_id, *(r.run_id for r in result.runs)]))
-    sys.stdout.flush()
-    if result.failures:
-        notice(f"{len(result.failures)} of {len(arg_lists)} runs were not started")
-    if wait_ and result.runs:
-        ours = wait_options(target, options, project_dir)
-        # The runs launch started, states and all: the first poll asks only about active ones.
-        wait_and_report(list(result.runs), target, ours, timeout, as_json, to_stdout=False)
-    if result.failures:
-        raise SystemExit(1)
-
-
 @cli.command("plugins")
 @common(target=False)
 def plugins_cmd(options: dict[str, str], as_json: bool) -> None:
@@ -377,10 +232,6 @@ def mcp_cmd() -> None:
     from lakeflow_host import mcp_server  # the mcp SDK is heavy; only this command pays for it
 
     mcp_server.main()
-
-
-for _command in cli_jobs.COMMANDS:
-    cli.add_command(_command)
 
 
 def main() -> None:

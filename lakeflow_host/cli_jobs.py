@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakeflow_host import api, render
-from lakeflow_host.cli_options import command_class, common, complete_job_ids, complete_run_ids, notice, quiet_option
+from lakeflow_host.cli_options import (
+    command_class,
+    common,
+    complete_job_ids,
+    complete_run_ids,
+    emit,
+    notice,
+    quiet_option,
+)
 from lakeflow_host.cli_parsing import read_runs_file
 from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report, wait_options
-from lakeflow_host.types import JobStatus, Run, TriggerFailure
+from lakeflow_host.types import Run
 
-
-def _emit(value: Any, as_json: bool, text: str) -> None:
-    click.echo(render.as_json(value) if as_json else text)
+if TYPE_CHECKING:
+    from lakeflow_host.results import JobStatus, TriggerFailure
 
 
 def _wait_option(fn: Any) -> Any:
@@ -36,7 +43,7 @@ def _after_trigger(
 ) -> None:
     for failure in failures:
         click.echo(f"lakeflow: run {failure.index + 1} not started: {failure.error}", err=True)
-    _emit(runs, as_json, "\n".join(run.run_id for run in runs))
+    emit(runs, as_json, "\n".join(run.run_id for run in runs))
     if wait_ and runs:
         wait_and_report(list(runs), target, wait_options(target, options), timeout, False, to_stdout=False)
     if failures:
@@ -49,7 +56,7 @@ def _after_trigger(
 def get_job_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool) -> None:
     """Show one job: its name, package, artifact and settings."""
     job = api.get_job(job_id, target=target, options=options)
-    _emit(job, as_json, render.jobs_table([job]) + f"\nartifact: {job.artifact}")
+    emit(job, as_json, render.jobs_table([job]) + f"\nartifact: {job.artifact}")
 
 
 @click.command("delete-job", cls=command_class("any"))
@@ -62,7 +69,7 @@ def delete_job_cmd(job_id: str, cancel_runs: bool, target: str, options: dict[st
     --cancel-runs."""
     job = api.delete_job(job_id, cancel_runs=cancel_runs, target=target, options=options)
     notice(f"deleted job {job.job_id} ({job.name})")
-    _emit(job, as_json, job.job_id)
+    emit(job, as_json, job.job_id)
 
 
 @click.command("trigger-runs", cls=command_class("run"))
@@ -136,7 +143,7 @@ def status_cmd(job_id: str, target: str, options: dict[str, str], as_json: bool)
     """How JOB_ID's runs are doing: counts by state, each failed run with the last line of its
     error, the oldest and newest start, and the artifact the runs used."""
     status = api.status(job_id, target=target, options=options)
-    _emit(status, as_json, status_text(status))
+    emit(status, as_json, status_text(status))
 
 
 @click.command("prune", cls=command_class("any"))
@@ -155,7 +162,7 @@ def prune_cmd(older_than: float, target: str, options: dict[str, str], as_json: 
     upload folders); print what was freed."""
     report = api.prune(older_than, target=target, options=options)
     text = f"removed {report.runs} runs and {len(report.removed)} uploads, freed {_size(report.bytes_freed)}"
-    _emit(report, as_json, "\n".join([*report.removed, text]))
+    emit(report, as_json, "\n".join([*report.removed, text]))
 
 
 def _size(count: int) -> str:

@@ -47,6 +47,13 @@ def notice(message: str) -> None:
         click.echo(f"lakeflow: {message}", err=True)
 
 
+def emit(value: Any, as_json: bool, text: str) -> None:
+    """A command's value on stdout: ``text``, or ``value`` as JSON with ``--json``."""
+    from lakeflow_host import render
+
+    click.echo(render.as_json(value) if as_json else text)
+
+
 def quiet_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "-q",

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from lakeflow_host.errors import LakeflowError
+
+#: Context settings of the commands whose task arguments pass through untouched after their own.
+VERBATIM = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -74,6 +76,8 @@ class LaunchCommand(click.Command):
 
 
 def read_runs_file(path: str) -> list[list[str]]:
+    import shlex  # only --runs-from needs it
+
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
     except OSError as exc:

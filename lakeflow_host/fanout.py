@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeflow_host.errors import LakeflowError
 from lakeflow_host.plugins import get_host
-from lakeflow_host.types import FailedRun, JobStatus, Run, RunState
+from lakeflow_host.types import Run, RunState
+
+if TYPE_CHECKING:
+    from lakeflow_host.results import JobStatus
 
 #: The failed runs whose logs ``status`` reads for their error line (one request each remotely).
 MAX_ERROR_LINES = 50
@@ -37,6 +40,8 @@ def error_line(target: str, run: Run, options: Mapping[str, Any]) -> str:
 
 
 def status(target: str, job_id: str, options: Mapping[str, Any]) -> JobStatus:
+    from lakeflow_host.results import FailedRun, JobStatus  # loaded by the commands that need them
+
     host = get_host()
     job = host.get_job(target, job_id, options)
     runs = host.list_job_runs(target, job_id, options)

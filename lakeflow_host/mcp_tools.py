@@ -104,12 +104,12 @@ async def upload_wheel(
     options: Options = None,
 ) -> Annotated[CallToolResult, RemoteArtifact]:
     """Upload a built wheel (with its companion wheels) to the target and return where it now lives.
-    Uploading the same bytes again sends nothing. Next: create_job with the returned remote path."""
+    Uploading the same bytes again sends nothing. Next: create_job with the returned path as its artifact."""
     remote = await in_thread(lambda: api.upload_wheel(wheel_path, target=target, options=plain_options(options)))
     sent = f"{remote.bytes_uploaded} bytes sent" if remote.bytes_uploaded else "already there, nothing sent"
     return tool_result(
         remote,
-        f"uploaded to {remote.path} on {remote.target} ({sent})\nNext: create_job with remote_path={remote.path!r}.",
+        f"uploaded to {remote.path} on {remote.target} ({sent})\nNext: create_job with artifact={remote.path!r}.",
     )
 
 
@@ -123,7 +123,7 @@ async def create_job(
             "its lakeflow-task entry point is what each run executes."
         ),
     ],
-    remote_path: Annotated[str, Field(description="The path upload_wheel returned.")],
+    artifact: Annotated[str, Field(description="The uploaded artifact: the path upload_wheel returned.")],
     max_workers: MaxWorkers = None,
     max_concurrent_runs: MaxConcurrent = None,
     env_vars: EnvVars = None,
@@ -136,7 +136,7 @@ async def create_job(
         lambda: api.create_job(
             name,
             package,
-            remote_path,
+            artifact,
             max_workers=max_workers,
             max_concurrent_runs=max_concurrent_runs,
             env_vars=env_vars or (),

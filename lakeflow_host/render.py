@@ -7,9 +7,12 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakeflow_host.types import BuilderInfo, Job, PluginInfo, Run, RunState, to_jsonable
+from lakeflow_host.types import BuilderInfo, Run, RunState, to_jsonable
+
+if TYPE_CHECKING:
+    from lakeflow_host.results import Job, PluginInfo
 
 
 def as_json(value: Any) -> str:
@@ -52,6 +55,8 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 def width(text: str) -> int:
     """Columns ``text`` takes in a terminal: wide (CJK, most emoji) characters take two,
     combining marks none."""
+    if text.isascii():  # every ASCII character takes one column; most cells are ASCII
+        return len(text)
     total = 0
     for char in text:
         if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f":

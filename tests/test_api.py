@@ -81,6 +81,47 @@ def test_cli_paths_do_not_import_databricks_sdk_or_mcp(home, args):
     assert "HEAVY []" in proc.stderr, proc.stderr
 
 
+#: What the commands that list and watch runs never need: the build and job workflow, the
+#: commands that build and define jobs, the result types, and the local target's venv code.
+NOT_ON_THE_LISTING_PATH = (
+    "lakeflow_host.results",
+    "lakeflow_host.workflow",
+    "lakeflow_host.cli_build",
+    "lakeflow_host.cli_jobs",
+    "lakeflow_local_target.envs",
+    "shutil",
+)
+
+
+@pytest.mark.parametrize("args", [["list-job-runs"], ["get-run", "1"], ["get-run-logs", "1"], ["cancel-run", "1"]])
+def test_listing_and_watching_load_only_what_they_use(home, args):
+    # Start-up is most of what these commands cost (bench_local.py); each module here costs
+    # milliseconds, and a top-level import of one undoes the lazy loading without a sign.
+    code = (
+        "import sys\nfrom lakeflow_host.cli import main\nsys.argv = ['lakeflow'] + sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"loaded = sorted(m for m in {NOT_ON_THE_LISTING_PATH!r} if m in sys.modules)\n"
+        "print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    assert "LOADED []" in proc.stderr, proc.stderr
+
+
+def test_lazy_commands_are_the_modules_commands():
+    import importlib
+
+    import click
+
+    from lakeflow_host import cli
+
+    for module, names in cli.LAZY_COMMANDS.items():
+        assert sorted(c.name for c in importlib.import_module(module).COMMANDS) == sorted(names), module
+    with click.Context(cli.cli) as ctx:
+        listed = cli.cli.list_commands(ctx)
+        assert all(isinstance(cli.cli.get_command(ctx, name), click.Command) for name in listed)
+    assert {"launch", "status", "list-job-runs", "trigger-run"} <= set(listed)
+
+
 def test_readme_python_example_runs_as_written(home):
     readme = (REPO / "README.md").read_text()
     block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]

@@ -255,7 +255,7 @@ async def test_step_by_step_secret_reaches_the_task_and_a_slow_run_is_canceled_a
                 {
                     "name": "mcp-steps",
                     "package": built["package"],
-                    "remote_path": remote["path"],
+                    "artifact": remote["path"],
                     "max_workers": 2,
                     "env_vars": [CANARY_NAME],
                 },
@@ -402,7 +402,7 @@ async def test_bad_inputs_are_tool_errors_with_the_clis_message_and_the_server_k
         ("launch", {"project_dir": str(no_entry), "arg_lists": [["a"]]}, ["launch", str(no_entry), "a"]),
         (
             "create_job",
-            {"name": "n", "package": "p", "remote_path": "/nowhere", "env_vars": [unset]},
+            {"name": "n", "package": "p", "artifact": "/nowhere", "env_vars": [unset]},
             ["create-job", "n", "p", "/nowhere", "--env-var", unset],
         ),
         (
@@ -428,9 +428,9 @@ async def test_bad_inputs_are_tool_errors_with_the_clis_message_and_the_server_k
 
             # Arguments that fail the schema: pydantic would quote the rejected values; we must not.
             for arguments in (
-                {"name": "n", "package": "p", "remote_path": "r", "env_vars": CANARY},
-                {"name": "n", "package": "p", "remote_path": "r", "max_workers": CANARY},
-                {"name": "n", "package": "p", "remote_path": "r", "options": {"k": [CANARY]}},
+                {"name": "n", "package": "p", "artifact": "r", "env_vars": CANARY},
+                {"name": "n", "package": "p", "artifact": "r", "max_workers": CANARY},
+                {"name": "n", "package": "p", "artifact": "r", "options": {"k": [CANARY]}},
             ):
                 result = await agent.call("create_job", arguments, error=True)
                 assert "invalid arguments" in result.content[0].text

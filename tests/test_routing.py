@@ -185,3 +185,33 @@ def test_the_host_never_calls_a_hook_by_its_name_in_a_string() -> None:
                         if isinstance(arg, ast.Constant) and arg.value in hooks
                     ]
     assert found == []
+
+
+def test_the_host_finds_the_hook_implementations_pluggy_finds():
+    # The host's manager reads a plugin module's hookimpls from its __dict__ (fast); pluggy's
+    # own look-up is the reference: both must find exactly the same implementations.
+    import importlib
+    import types
+
+    import pluggy
+
+    from lakeflow_host.discovery import entry_points
+    from lakeflow_host.plugins import PluginManager
+
+    plugins: list[object] = [importlib.import_module(ep.value) for ep in entry_points()]
+    module = types.ModuleType("half_hooked")
+    module.targets = Recorder("mod").targets.__func__  # a hookimpl among plain attributes
+    module.helper, module.NAME, module.os = (lambda: None), "mod", importlib
+    plugins += [Recorder("object"), module]
+
+    def found(manager: pluggy.PluginManager) -> list[tuple[str, str]]:
+        manager.add_hookspecs(hookspecs)
+        for index, plugin in enumerate(plugins):
+            manager.register(plugin, name=str(index))
+        return sorted(
+            (name, impl.plugin_name) for name, caller in vars(manager.hook).items() for impl in caller.get_hookimpls()
+        )
+
+    ours, reference = found(PluginManager("lakeflow")), found(pluggy.PluginManager("lakeflow"))
+    assert ours == reference
+    assert ("targets", str(len(plugins) - 1)) in ours and ("trigger_run", str(len(plugins) - 2)) in ours

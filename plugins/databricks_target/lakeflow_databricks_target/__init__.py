@@ -11,24 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeflow_databricks_target.options import OPTIONS
-from lakeflow_host import (
-    Artifact,
-    Job,
-    JobSpec,
-    LakeflowError,
-    PruneReport,
-    RemoteArtifact,
-    Run,
-    RunLogs,
-    RunState,
-    TargetInfo,
-    hookimpl,
-    lazy_module,
-    normalize_name,
-)
+from lakeflow_host import LakeflowError, Run, RunLogs, RunState, TargetInfo, hookimpl, lazy_module, normalize_name
+
+if TYPE_CHECKING:
+    from lakeflow_host import Artifact, Job, JobSpec, PruneReport, RemoteArtifact
 
 # Every lakeflow command loads this plugin; only Databricks work should pay for what these import.
 convert = lazy_module("lakeflow_databricks_target.convert")
@@ -159,6 +148,8 @@ def delete_job(job_id: str, cancel_runs: bool, options: Mapping[str, Any]) -> Jo
 @hookimpl
 def prune(older_than_days: float, options: Mapping[str, Any]) -> PruneReport:
     removed, freed = jobs_admin.prune(_client.workspace_client(options), older_than_days)
+    from lakeflow_host import PruneReport  # the result types load when first needed
+
     return PruneReport(NAME, 0, tuple(removed), freed)
 
 

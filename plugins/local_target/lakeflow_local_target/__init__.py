@@ -14,21 +14,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from lakeflow_host import (
-    Artifact,
-    Job,
-    JobSpec,
-    LakeflowError,
-    PruneReport,
-    RemoteArtifact,
-    Run,
-    RunLogs,
-    RunState,
-    TargetInfo,
-    hookimpl,
-    lazy_module,
-)
+from lakeflow_host import LakeflowError, Run, RunLogs, RunState, TargetInfo, hookimpl, lazy_module
+
+if TYPE_CHECKING:
+    from lakeflow_host import Artifact, Job, JobSpec, PruneReport, RemoteArtifact
 from lakeflow_local_target import procs, safety, store
 from lakeflow_local_target.safety import environment_errors
 
@@ -164,12 +155,23 @@ def _fresh_rows(sql: str, params: tuple) -> list:
 
 @hookimpl
 @environment_errors
-def list_job_runs(job_id: str | None) -> list[Run]:
-    if job_id is None:
-        found = _fresh_rows("SELECT * FROM runs ORDER BY id DESC", ())
-    else:
-        job = store.job_row(store.connect(store.home()), job_id)
-        found = _fresh_rows("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC", (job["id"],))
+def list_job_runs(job_id: str | None, active_only: bool, limit: int | None, since: float | None) -> list[Run]:
+    # Filtered and limited in SQL: a home keeps every run until pruned, and the default listing
+    # shows the newest 100 of them.
+    where, params = [], []
+    if job_id is not None:
+        where.append("job_id = ?")
+        params.append(store.job_row(store.connect(store.home()), job_id)["id"])
+    if active_only:
+        where.append("state IN ('QUEUED', 'RUNNING')")
+    if since is not None:
+        where.append("queued_at >= ?")
+        params.append(since)
+    sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    found = _fresh_rows(sql, tuple(params))
     return jobs_admin.with_artifacts(store.home(), [store.to_run(r) for r in found])
 
 

@@ -8,14 +8,21 @@ each earlier range of runs was triggered with (``job_artifacts``: runs up to ``l
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lakeflow_host import Job, JobSpec, LakeflowError, Run
-from lakeflow_local_target import envs, procs, safety, store
+from lakeflow_host import LakeflowError, Run, lazy_module
+from lakeflow_local_target import procs, safety, store
+
+if TYPE_CHECKING:
+    from lakeflow_host import Job, JobSpec
+
+# Listing runs (the hot path) needs neither venvs nor shutil.
+envs = lazy_module("lakeflow_local_target.envs")
+shutil = lazy_module("shutil")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_artifacts (

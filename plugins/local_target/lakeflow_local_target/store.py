@@ -14,9 +14,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import Job, NotFoundError, Run, RunState, lakeflow_home
+from lakeflow_host import NotFoundError, Run, RunState, lakeflow_home
+
+if TYPE_CHECKING:
+    from lakeflow_host import Job
 from lakeflow_local_target import safety
 
 TARGET = "local"
@@ -191,6 +194,8 @@ def finish_run(
 
 
 def to_job(row: sqlite3.Row) -> Job:
+    from lakeflow_host import Job  # the result types load when first needed: listing runs needs none
+
     return Job(
         TARGET,
         str(row["id"]),

@@ -20,18 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import (
-    Artifact,
-    BuilderInfo,
-    LakeflowError,
-    Option,
-    file_sha256,
-    hookimpl,
-    lazy_module,
-    normalize_name,
-)
+from lakeflow_host import BuilderInfo, LakeflowError, Option, file_sha256, hookimpl, lazy_module, normalize_name
 
 if TYPE_CHECKING:
+    from lakeflow_host import Artifact
     from lakeflow_pants_builder.targets import Target
 
 # Every lakeflow command loads this plugin; only a Pants build should pay for these.
@@ -223,6 +215,8 @@ def _build_wheel(
     files = [wheels[main.address], *(wheels[a] for a in companions)]
     built = _record(state, state_file, main.address, companions, files)
     wheel = wheels[main.address]
+    from lakeflow_host import Artifact  # the result types load when first needed
+
     return Artifact(
         wheel,
         "wheel",
@@ -276,6 +270,8 @@ def _build_pex(
         )
     built = _record(state, state_file, pex.address, [], files)
     name = dist.dist_name if dist and dist.dist_name else pex.address.rsplit(":", 1)[-1]
+    from lakeflow_host import Artifact  # the result types load when first needed
+
     return Artifact(files[0], "pex", name, dist.dist_version if dist else "", (), NAME, built=built)
 
 

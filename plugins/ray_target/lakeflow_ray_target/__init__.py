@@ -10,19 +10,12 @@ target's commands pay for it. See docs/ray.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import (
-    Artifact,
-    Job,
-    JobSpec,
-    RemoteArtifact,
-    Run,
-    RunLogs,
-    TargetInfo,
-    hookimpl,
-    lazy_module,
-)
+from lakeflow_host import Run, RunLogs, TargetInfo, hookimpl, lazy_module
+
+if TYPE_CHECKING:
+    from lakeflow_host import Artifact, Job, JobSpec, RemoteArtifact
 from lakeflow_ray_target.options import OPTIONS
 
 # Each hook needs only some of these; the Ray SDK itself is imported by `client`, on first use.

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakeflow_host import Artifact, BuilderInfo, Option, hookimpl
+from lakeflow_host import BuilderInfo, Option, hookimpl
+
+if TYPE_CHECKING:
+    from lakeflow_host import Artifact
 
 NAME = "uv"
 OPTIONS = (Option("rebuild", "Build even when no input file changed since the last build.", type=bool, default=False),)
