@@ -20,6 +20,7 @@ read the nearest ``pyproject.toml`` from the current directory up.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,10 @@ class ProjectConfig:
 
 
 EMPTY = ProjectConfig()
+#: Matches wherever a file might define ``tool.lakeflow``: the key ``lakeflow`` (bare or quoted,
+#: before ``]``, ``.`` or ``=``) or a quoted key spelled with escapes. A file it misses has no
+#: such table, whatever else it holds (``lakeflow-task = ...`` is another key).
+_MAY_HAVE_TABLE = re.compile(r"""lakeflow["']?\s*[\].=]|\\[uU]""")
 _cache: dict[Path, tuple[float, ProjectConfig]] = {}
 
 
@@ -73,14 +78,22 @@ def load(path: Path) -> ProjectConfig:
     cached = _cache.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ProjectConfig(path)
+    if not _MAY_HAVE_TABLE.search(text):
+        # tomllib's import and parse are a tenth of a listing's start-up, and most projects
+        # have no [tool.lakeflow] table at all.
+        return ProjectConfig(path)
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         # No defaults from a file that does not parse; the builder says what is wrong with it.
         return ProjectConfig(path)
     table = data.get("tool", {}).get("lakeflow", {})

@@ -71,6 +71,29 @@ def test_a_bad_tool_lakeflow_table_is_one_line_naming_the_key(home, lakeflow, tm
         assert "known keys: target, builder, job-name" in out.stderr
 
 
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[tool.lakeflow]\njob-name = "spelled"',
+        '[tool."lakeflow"]\njob-name = "spelled"',
+        "[tool . 'lakeflow' ]\njob-name = 'spelled'",
+        '[tool]\nlakeflow = { job-name = "spelled" }',
+        'tool.lakeflow.job-name = "spelled"',
+        '[tool."lake\\u0066low"]\njob-name = "spelled"',
+    ],
+)
+def test_every_spelling_of_the_tool_lakeflow_table_is_read(tmp_path, table):
+    # A file without the table skips the TOML parser (start-up); none that has one may be missed.
+    from lakeflow_host import project_config
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(table + '\n\n[project]\nname = "x"\n\n[project.scripts]\nlakeflow-task = "x:main"\n')
+    assert project_config.load(path).job_name == "spelled"
+    other = tmp_path / "other.toml"
+    other.write_text('[project]\nname = "lakeflow-x"\n\n[project.scripts]\nlakeflow-task = "lakeflow_x:main"\n')
+    assert project_config.load(other).job_name is None
+
+
 def test_file_options_reach_the_plugin_through_its_declaration(home, tmp_path):
     project = _project(tmp_path, "\n[tool.lakeflow.options.uv]\nrebuild = 'maybe'\n")
     with pytest.raises(
