@@ -20,7 +20,6 @@ read the nearest ``pyproject.toml`` from the current directory up.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,10 +50,6 @@ class ProjectConfig:
 
 
 EMPTY = ProjectConfig()
-#: Matches wherever a file might define ``tool.lakeflow``: the key ``lakeflow`` (bare or quoted,
-#: before ``]``, ``.`` or ``=``) or a quoted key spelled with escapes. A file it misses has no
-#: such table, whatever else it holds (``lakeflow-task = ...`` is another key).
-_MAY_HAVE_TABLE = re.compile(r"""lakeflow["']?\s*[\].=]|\\[uU]""")
 _cache: dict[Path, tuple[float, ProjectConfig]] = {}
 
 
@@ -82,7 +77,7 @@ def load(path: Path) -> ProjectConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ProjectConfig(path)
-    if not _MAY_HAVE_TABLE.search(text):
+    if not _may_have_table(text):
         # tomllib's import and parse are a tenth of a listing's start-up, and most projects
         # have no [tool.lakeflow] table at all.
         return ProjectConfig(path)
@@ -100,6 +95,22 @@ def load(path: Path) -> ProjectConfig:
     config = _parse(table, path) if table else ProjectConfig(path)
     _cache[path] = (mtime, config)
     return config
+
+
+def _may_have_table(text: str) -> bool:
+    """Whether ``text`` might define ``tool.lakeflow``: it has the key ``lakeflow`` (bare or
+    quoted, before ``]``, ``.`` or ``=``) or a quoted key spelled with escapes. A file without
+    either has no such table, whatever else it holds (``lakeflow-task = ...`` is another key).
+    Plain string search: compiling a regex costs as much as the search saves."""
+    if "\\u" in text or "\\U" in text:
+        return True
+    at = text.find("lakeflow")
+    while at != -1:
+        rest = text[at + len("lakeflow") :].lstrip("\"'").lstrip()
+        if rest[:1] in ("]", ".", "="):
+            return True
+        at = text.find("lakeflow", at + 1)
+    return False
 
 
 def _parse(table: Any, path: Path) -> ProjectConfig:

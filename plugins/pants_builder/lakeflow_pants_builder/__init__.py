@@ -34,7 +34,8 @@ lockfile = lazy_module("lakeflow_pants_builder.lockfile")
 NAME = "pants"
 STATE = ".lakeflow-pants.json"
 FORMATS = ("wheel", "pex")
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+#: A requirement's name; a pattern, compiled (and cached by re) when a build first needs it.
+_REQ_NAME = r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)"
 
 
 OPTIONS = (
@@ -170,7 +171,7 @@ def requirements(wheel: Path) -> set[str]:
     found = set()
     for line in text.splitlines():
         if line.lower().startswith("requires-dist:"):
-            match = _REQ_NAME.match(line.split(":", 1)[1])
+            match = re.match(_REQ_NAME, line.split(":", 1)[1])
             if match:
                 found.add(normalize_name(match.group(1)))
     return found
