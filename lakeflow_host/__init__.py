@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         TriggerFailure,
     )
 
+from lakeflow_host import types
 from lakeflow_host.errors import (
     LakeflowError,
     NotFoundError,
@@ -103,21 +104,6 @@ _API = frozenset(
 )
 
 
-_RESULTS = frozenset(
-    {
-        "Artifact",
-        "FailedRun",
-        "Job",
-        "JobSpec",
-        "JobStatus",
-        "Launch",
-        "PruneReport",
-        "RemoteArtifact",
-        "TriggerFailure",
-    }
-)
-
-
 def __getattr__(name: str) -> object:
     # The API module (and the plugin machinery behind it) loads on first use, so that a plugin
     # importing `hookimpl` and the types, or the local target's worker, starts quickly; so do
@@ -126,7 +112,7 @@ def __getattr__(name: str) -> object:
         from lakeflow_host import api
 
         return getattr(api, name)
-    if name in _RESULTS:
+    if name in types.RESULT_NAMES:
         from lakeflow_host import results
 
         return getattr(results, name)

@@ -151,7 +151,8 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-_RESULTS = frozenset(
+#: The names defined in :mod:`lakeflow_host.results`, importable from here and from lakeflow_host.
+RESULT_NAMES = frozenset(
     {
         "Artifact",
         "FailedRun",
@@ -159,6 +160,7 @@ _RESULTS = frozenset(
         "JobSpec",
         "JobStatus",
         "Launch",
+        "PluginInfo",
         "PruneReport",
         "RemoteArtifact",
         "TriggerFailure",
@@ -167,7 +169,7 @@ _RESULTS = frozenset(
 
 
 def __getattr__(name: str) -> object:
-    if name in _RESULTS:
+    if name in RESULT_NAMES:
         from lakeflow_host import results
 
         return getattr(results, name)

@@ -173,3 +173,16 @@ def test_a_string_where_a_list_belongs_is_refused_before_anything_is_built(home,
     with pytest.raises(lf.LakeflowError, match=message):
         call(project)
     assert not (project / "dist").exists() and not (home / "artifacts").exists()
+
+
+def test_every_public_name_resolves_and_the_result_types_load_on_first_use():
+    code = (
+        "import sys, lakeflow_host as lf, lakeflow_host.types as t\n"
+        "print('early', 'lakeflow_host.results' in sys.modules)\n"
+        "missing = [n for n in lf.__all__ if getattr(lf, n, None) is None]\n"
+        "results = sys.modules['lakeflow_host.results']\n"
+        "defined = {n for n, v in vars(results).items() if getattr(v, '__module__', '') == results.__name__}\n"
+        "print('missing', missing, 'same', defined == set(t.RESULT_NAMES), t.Job is lf.Job)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["early", "False", "missing", "[]", "same", "True", "True"], proc.stderr
