@@ -34,7 +34,8 @@ from lakeflow_host.types import RunState
 #: so that the commands that list and watch runs start quickly.
 LAZY_COMMANDS = {
     "lakeflow_host.cli_build": ("build-wheel", "create-job", "launch", "upload-wheel"),
-    "lakeflow_host.cli_jobs": ("delete-job", "get-job", "init", "prune", "rerun", "status", "trigger-runs"),
+    "lakeflow_host.cli_jobs": ("delete-job", "get-job", "list-jobs", "prune", "rerun", "status", "trigger-runs"),
+    "lakeflow_host.cli_tools": ("init", "mcp", "plugins"),
 }
 
 
@@ -93,15 +94,6 @@ def trigger_run_cmd(job_id: str, args: tuple[str, ...], target: str, options: di
     if run.url:
         notice(f"{run.url}")
     emit(run, as_json, run.run_id)
-
-
-@cli.command("list-jobs", cls=command_class("any"))
-@click.option("--name", help="Only jobs of this exact name.")
-@common()
-def list_jobs_cmd(name: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
-    """List the jobs lakeflow created, newest first."""
-    jobs = api.list_jobs(name=name, target=target, options=options)
-    emit(jobs, as_json, render.jobs_table(jobs))
 
 
 _STATES = click.Choice([s.value for s in RunState], case_sensitive=False)
@@ -216,22 +208,6 @@ def wait_cmd(
 
     Exit codes: 0 all succeeded, 1 any failed or was canceled, 2 usage error, 3 timed out."""
     wait_and_report(list(run_ids), target, options, timeout, as_json, to_stdout=True)
-
-
-@cli.command("plugins")
-@common(target=False)
-def plugins_cmd(options: dict[str, str], as_json: bool) -> None:
-    """List loaded plugins: name, kind, builder/target names, distribution and version."""
-    plugins = api.list_plugins()
-    emit(plugins, as_json, render.plugins_table(plugins))
-
-
-@cli.command("mcp")
-def mcp_cmd() -> None:
-    """Serve lakeflow's tools to AI agents over MCP (stdio)."""
-    from lakeflow_host import mcp_server  # the mcp SDK is heavy; only this command pays for it
-
-    mcp_server.main()
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
-"""The commands for living with a fan-out: get-job, delete-job, trigger-runs, status, rerun."""
+"""The commands for living with jobs and fan-outs: list-jobs, get-job, delete-job, trigger-runs,
+status, rerun, prune."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,7 +15,6 @@ from lakeflow_host.cli_options import (
     complete_run_ids,
     emit,
     notice,
-    quiet_option,
 )
 from lakeflow_host.cli_parsing import read_runs_file
 from lakeflow_host.cli_watch import EXIT_FAILED, wait_and_report, wait_options
@@ -173,18 +172,13 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-@click.command("init")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--name", help="The project's name [default: the folder's name].")
-@quiet_option()
-def init_cmd(directory: str, name: str | None) -> None:
-    """Create a ready project in DIRECTORY: pyproject.toml with a lakeflow-task entry point and
-    [tool.lakeflow] defaults, src/, and args.txt. Never overwrites a file."""
-    from lakeflow_host.init_project import init
-
-    init(directory, name)
-    notice(f"created a project; next: lakeflow launch {directory} --runs-from {Path(directory) / 'args.txt'} --wait")
-    click.echo(str(Path(directory).resolve()))
+@click.command("list-jobs", cls=command_class("any"))
+@click.option("--name", help="Only jobs of this exact name.")
+@common()
+def list_jobs_cmd(name: str | None, target: str, options: dict[str, str], as_json: bool) -> None:
+    """List the jobs lakeflow created, newest first."""
+    jobs = api.list_jobs(name=name, target=target, options=options)
+    emit(jobs, as_json, render.jobs_table(jobs))
 
 
-COMMANDS = (init_cmd, prune_cmd, get_job_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)
+COMMANDS = (prune_cmd, get_job_cmd, list_jobs_cmd, delete_job_cmd, trigger_runs_cmd, rerun_cmd, status_cmd)

@@ -88,6 +88,7 @@ NOT_ON_THE_LISTING_PATH = (
     "lakeflow_host.workflow",
     "lakeflow_host.cli_build",
     "lakeflow_host.cli_jobs",
+    "lakeflow_host.cli_tools",
     "lakeflow_local_target.envs",
     "shutil",
 )
