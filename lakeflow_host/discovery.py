@@ -4,7 +4,8 @@ Every command needs the plugins, and ``importlib.metadata`` (its import and a sc
 installed distribution) was the largest part of a local command's start-up. The answer only
 changes when something is installed or removed on ``sys.path``, which changes the modification
 time of the folder holding the distribution's metadata, so the scan's result is kept under
-``$XDG_CACHE_HOME/lakeflow`` keyed by ``sys.path`` and those times.
+``$XDG_CACHE_HOME/lakeflow`` keyed by ``sys.path`` and those times; for the working directory
+(on ``sys.path`` under ``python -m lakeflow_host``), by the distributions it holds.
 """
 
 from __future__ import annotations
@@ -51,22 +52,46 @@ class EntryPoint:
         return obj
 
 
-def _cache_file() -> Path:
+_METADATA = (".dist-info", ".egg-info")
+
+
+def _metadata_in(entry: str) -> list[str] | None:
+    try:
+        return sorted(name for name in os.listdir(entry or ".") if name.endswith(_METADATA))
+    except OSError:
+        return None
+
+
+def _entry_key(entry: str, cwd: str | None) -> list[Any]:
+    # The working directory (sys.path[0] under `python -m lakeflow_host`, as MCP clients start
+    # it) changes its mtime with every file a user writes there; only distribution metadata in it
+    # can change the entry points.
+    if os.path.abspath(entry or ".") == cwd:
+        names = _metadata_in(entry)
+        return [entry if names else "", names]  # which folder it is matters only if it has any
+    try:
+        return [entry, os.stat(entry or ".").st_mtime_ns]
+    except OSError:
+        return [entry, None]
+
+
+def _cache_file(key: list[list[Any]]) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     import zlib  # hashlib costs 2 ms of every command's start-up; a name needs no strength
 
-    digest = f"{zlib.crc32(json.dumps([sys.prefix, sys.path]).encode()):08x}"
+    # A working directory without distributions is left out of the name: one cache file serves
+    # every folder `python -m lakeflow_host` is started from.
+    entries = [entry for entry, state in key if state != []]
+    digest = f"{zlib.crc32(json.dumps([sys.prefix, entries]).encode()):08x}"
     return Path(base) / "lakeflow" / f"entry-points-{digest}.json"
 
 
 def _key() -> list[list[Any]]:
-    key = []
-    for entry in sys.path:
-        try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
-        except OSError:
-            key.append([entry, None])
-    return key
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the working directory was removed
+        cwd = None
+    return [_entry_key(entry, cwd) for entry in sys.path]
 
 
 def _scan() -> list[EntryPoint]:
@@ -83,7 +108,8 @@ def entry_points() -> list[EntryPoint]:
     ``sys.path`` since it was written."""
     if os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
         return _scan()
-    path, key = _cache_file(), _key()
+    key = _key()
+    path = _cache_file(key)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["format"] == _FORMAT and data["key"] == key:

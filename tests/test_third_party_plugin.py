@@ -394,3 +394,33 @@ def test_entry_points_cached_between_commands_still_see_an_install_and_an_uninst
     assert "late" in names()  # installed after the cache was written: found
     shutil.rmtree(site / "lakeflow_late-0.1.dist-info")
     assert "late" not in names()  # and gone once uninstalled
+
+
+def test_python_m_from_any_folder_uses_one_cache_that_still_sees_an_install_there(home: Path, tmp_path: Path) -> None:
+    # `python -m lakeflow_host` (how MCP clients start it) puts the working directory first on
+    # sys.path; files written there must not invalidate the cache, nor each folder get its own.
+    cache = tmp_path / "cache"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LAKEFLOW_") and k != "PYTHONPATH"}
+    environ.update(LAKEFLOW_HOME=str(home), XDG_CACHE_HOME=str(cache))
+
+    def plugins(cwd: Path) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lakeflow_host", "plugins", "--json"],
+            env=environ, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return {p["name"] for p in json.loads(proc.stdout)}
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    assert "local_target" in plugins(first)
+    [written] = (cache / "lakeflow").glob("entry-points-*.json")
+    before = written.stat().st_mtime_ns
+    (first / "notes.txt").write_text("a file the user writes")
+    plugins(first), plugins(second)
+    assert list((cache / "lakeflow").glob("entry-points-*.json")) == [written]
+    assert written.stat().st_mtime_ns == before  # read, never scanned and written again
+    write_distribution(
+        first, "lakeflow-late", "0.1", {"late": "lakeflow_late"}, {"lakeflow_late": CLONE.replace("dryrun", "late")}
+    )
+    assert "late" in plugins(first) and "late" not in plugins(second)
