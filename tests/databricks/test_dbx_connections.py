@@ -185,3 +185,25 @@ def test_a_lost_reply_to_create_job_makes_one_job(
     creates = [r for r in dbx.recorded() if r.path == "/api/2.2/jobs/create"]
     assert len(creates) == 1 and creates[0].status == -1
     assert job.name == "once" and job.artifact == remote.path
+
+
+@pytest.mark.parametrize("oauth", [False, True], ids=["token-no-host-metadata", "oauth-host-metadata"])
+def test_a_new_client_asks_for_host_metadata_once(
+    cli, home: Path, dbx_root: Path, monkeypatch: pytest.MonkeyPatch, oauth: bool
+) -> None:
+    # The reachability probe is the SDK's host-metadata request: a new client sends it once (a
+    # bare SDK script sends it too), then its real calls. A second one was a round trip on every
+    # `lakeflow trigger-run` (issue 10: start-up within 1.1x of a bare SDK script).
+    clients = {"sp-id": "sp-secret"} if oauth else None
+    with DatabricksServer(token="dapi-t", oauth_clients=clients, root=dbx_root) as server:
+        monkeypatch.setenv("DATABRICKS_HOST", server.host)
+        if oauth:
+            monkeypatch.setenv("DATABRICKS_CLIENT_ID", "sp-id")
+            monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", "sp-secret")
+        else:
+            monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-t")
+        assert cli("list-jobs").exit_code == 0
+        paths = [r.path.split("?")[0] for r in server.recorded()]
+    assert paths.count("/.well-known/databricks-config") == 1, paths
+    assert "/api/2.2/jobs/list" in paths
+    assert ("/oidc/v1/token" in paths) is oauth  # OAuth found its endpoints in the probe's answer

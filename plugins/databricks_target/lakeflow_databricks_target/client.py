@@ -70,7 +70,6 @@ def workspace_client(options: Mapping[str, str]) -> Any:
 def _make_client(options: Mapping[str, str]) -> Any:
     _quiet_sdk_logging()
     from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
 
     profile = options.get("profile") or None
     bound = transport.response_timeout(options)
@@ -83,11 +82,14 @@ def _make_client(options: Mapping[str, str]) -> Any:
     host = offline.host
     if not host:
         raise LakeflowError(_config_problem("cannot configure default credentials", profile))
-    # Before the SDK's own first request (host metadata, in Config()), which would wait up to
-    # http_timeout_seconds on a workspace that accepts connections but never answers.
-    transport.probe(host, bound, verify=not offline.skip_verify)
+    # Instead of the SDK's own first request (host metadata, in Config()), which would wait up to
+    # http_timeout_seconds on a workspace that accepts connections but never answers: the same
+    # request, bounded, whose answer Config() then uses.
+    metadata = transport.probe(host, bound, verify=not offline.skip_verify)
     try:
-        cfg = Config(profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S)
+        cfg = _probed_config_class()(
+            metadata, profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S
+        )
     except ValueError as exc:
         raise LakeflowError(_config_problem(str(exc), profile)) from None
     cfg.retry_timeout_seconds = RETRY_BUDGET_S
@@ -125,6 +127,38 @@ def _offline_config_class() -> type:
             pass
 
     return OfflineConfig
+
+
+def _probed_config_class() -> type:
+    from databricks.sdk.core import Config
+    from databricks.sdk.oauth import HostMetadata
+
+    Config.attributes()
+
+    class ProbedConfig(Config):
+        """Config, taking the host metadata from lakeflow's probe rather than asking for it again.
+        Applies it as SDK 0.162's ``Config._resolve_host_metadata`` does (databricks-sdk is pinned);
+        no metadata (a 404, as on many workspaces) is the SDK's own fallback: explicit settings."""
+
+        def __init__(self, metadata: dict[str, Any] | None, **kwargs: Any) -> None:
+            self._probed_metadata = metadata
+            super().__init__(**kwargs)
+
+        def _resolve_host_metadata(self) -> None:
+            if not self.host or not self._probed_metadata:
+                return
+            meta = HostMetadata.from_dict(self._probed_metadata)
+            if not self.account_id and meta.account_id:
+                self.account_id = meta.account_id
+            if not self.workspace_id and meta.workspace_id:
+                self.workspace_id = meta.workspace_id
+            if not self.discovery_url and meta.oidc_endpoint:
+                if "{account_id}" in meta.oidc_endpoint and not self.account_id:
+                    raise ValueError("account_id is required to resolve discovery_url from host metadata")
+                base = meta.oidc_endpoint.replace("{account_id}", self.account_id or "").rstrip("/")
+                self.discovery_url = f"{base}/.well-known/oauth-authorization-server"
+
+    return ProbedConfig
 
 
 def _OfflineConfig(**kwargs: Any) -> Any:  # noqa: N802 - reads like the class it builds

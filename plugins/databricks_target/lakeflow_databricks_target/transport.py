@@ -79,16 +79,24 @@ class _Notice:
         self._timer.cancel()
 
 
-def probe(host: str, bound: float, verify: bool = True) -> None:
+def probe(host: str, bound: float, verify: bool = True) -> dict[str, Any] | None:
     """Fail in seconds, with one line, when the workspace is unreachable or does not answer.
-    Any HTTP answer counts (the host-metadata path answers 404 on many workspaces)."""
+    Any HTTP answer counts (the host-metadata path answers 404 on many workspaces). Returns the
+    host metadata when the workspace has it: the SDK's Config() takes it from here instead of
+    asking again (``client.ProbedConfig``), so the probe costs no extra request."""
     import requests
 
     url = host.rstrip("/") + "/.well-known/databricks-config"
     waiting = f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)"
     try:
         with _Notice(waiting, bound), requests.Session() as session:
-            session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False, verify=verify).close()
+            response = session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False, verify=verify)
+            try:
+                body = response.json() if response.status_code == 200 else None
+            except ValueError:
+                body = None
+            response.close()
+            return body if isinstance(body, dict) else None
     except requests.Timeout as exc:
         if isinstance(exc, requests.ConnectTimeout):
             raise _unreachable(host, "connection timed out") from None
