@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -37,27 +38,81 @@ def runs_json(lakeflow: Callable[..., subprocess.CompletedProcess], job_id: str)
     return json.loads(lakeflow("list-job-runs", job_id, "--json").stdout)
 
 
-def stop_runs(root: Path) -> None:
-    """Kill whatever a test left running, so that no process outlives the test."""
-    if not (root / "lakeflow.db").exists():
-        return
+def stop_runs(root: Path, timeout: float = 10.0) -> None:
+    """Kill every process a test's runs started, so that none outlives the test.
+
+    That is each supervisor (found by the home folder in its command line, so also one that has
+    not recorded its pid yet, or whose database a test broke), each task the database recorded
+    (one that outlived its supervisor is nobody's child any more, and a canceled one may still
+    be dying), and everything below them. Each is stopped before its tree is read, so that
+    nothing forks or escapes meanwhile.
+    """
+    from lakeflow_local_target import procs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [pid for pid, start in _recorded(root) if procs.alive(pid, start) and not _zombie(pid)]
+        found += [pid for pid in _supervisors_by_command_line(root) if pid not in found]
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        tree = {child for pid in found for child in procs.descendants(pid)}
+        for pid in found:
+            # Supervisors and tasks lead their own session; never signal the test's own group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == pid != os.getpgid(0):
+                    os.killpg(pid, signal.SIGKILL)
+        for pid in {*found, *tree}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of {root} still alive after {timeout}s: {found}")
+        time.sleep(0.05)  # a killed process is gone once its new parent reaped it
+
+
+def _recorded(root: Path) -> list[tuple[int, str | None]]:
+    """Every supervisor and task pid the database holds, with its start time."""
     import sqlite3
 
-    pids: list[int] = []
+    if not (root / "lakeflow.db").exists():
+        return []
+    found: list[tuple[int, str | None]] = []
     with contextlib.suppress(sqlite3.Error, OSError):  # a test may have broken the database on purpose
         db = sqlite3.connect(root / "lakeflow.db", timeout=30)
         try:
-            # Supervisors first, so that they start nothing new.
-            pids += [row[0] for row in db.execute("SELECT pid FROM supervisors WHERE pid IS NOT NULL")]
+            for query in (
+                "SELECT pid, pid_started FROM supervisors WHERE pid IS NOT NULL",
+                "SELECT sup_pid, sup_started FROM runs WHERE sup_pid IS NOT NULL",
+                "SELECT pid, pid_started FROM runs WHERE pid IS NOT NULL",
+            ):
+                with contextlib.suppress(sqlite3.Error):
+                    found += [(row[0], row[1]) for row in db.execute(query)]
         finally:
-            pids += [row[0] for row in db.execute("SELECT pid FROM runs WHERE state = 'RUNNING' AND pid IS NOT NULL")]
             db.close()
-    for pid in pids:
+    return found
+
+
+def _supervisors_by_command_line(root: Path) -> list[int]:
+    """Live processes whose command line names the home folder: supervisors, adopted tasks."""
+    names = {str(root).encode(), str(root.resolve()).encode()}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
         try:
-            os.killpg(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.kill(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if names.intersection(args) and not _zombie(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    """Dead but not reaped yet (or gone): nothing left to kill."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -432,3 +432,16 @@ def test_the_supervisor_waits_without_polling(home, lakeflow, task_job):
     time.sleep(2)
     assert switches() - before < 20
     lakeflow("cancel-run", run_id)
+
+
+def test_test_cleanup_kills_a_canceled_task_its_supervisor_never_stopped(home, lakeflow, task_job):
+    # A cancel that reaches a supervisor which dies before killing the task leaves the task
+    # running with a CANCELED record; the fixtures' cleanup must still find it.
+    job_id = task_job()
+    run_id = lakeflow("trigger-run", job_id, "sleep", "30").stdout.strip()
+    row = wait_until(lambda: (row := _stored_run(home, run_id))["pid"] and row)
+    os.kill(row["sup_pid"], signal.SIGSTOP)  # the cancel's signal waits, unhandled
+    lakeflow("cancel-run", run_id)
+    assert _stored_run(home, run_id)["state"] == "CANCELED" and _alive(row["pid"])
+    stop_runs(home)
+    assert not _alive(row["sup_pid"]) and not _alive(row["pid"])

@@ -8,14 +8,25 @@ import time
 from pathlib import Path
 
 
-def started(pid: int) -> str | None:
-    """The process's start time as the kernel tells it; tells a reused pid apart (Linux only)."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (which may hold spaces and parentheses): the state
+    first, the start time at index 19. One read: every supervisor loop checks several pids."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
-    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
-    return stat.rsplit(")", 1)[1].split()[19]
+    try:
+        return os.read(fd, 4096).rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def started(pid: int) -> str | None:
+    """The process's start time as the kernel tells it; tells a reused pid apart (Linux only)."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None
 
 
 def alive(pid: int | None, start: str | None) -> bool:
@@ -28,19 +39,12 @@ def alive(pid: int | None, start: str | None) -> bool:
     except PermissionError:
         return True
     if start is not None:
-        now = started(pid)
-        if now is not None and now != start:
+        fields = _stat_fields(pid)
+        if fields is not None and fields[19] != start:
             return False  # the pid was reused by another process
-        if _is_zombie(pid):
+        if fields is not None and fields[0] == "Z":
             return False
     return True
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
 
 
 def descendants(pid: int) -> list[int]:

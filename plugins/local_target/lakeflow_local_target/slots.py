@@ -89,18 +89,21 @@ def busy_slots(db: sqlite3.Connection, root: Path, job_id: int) -> int:
     """
     now = time.time()
     live = 0
-    for sup in store.rows(db, "SELECT * FROM supervisors WHERE job_id = ?", (job_id,)):
+    # A running run's supervisor is nearly always one of the rows just checked: asked once.
+    checked: dict[tuple[int, str | None], bool] = {}
+    for sup in store.rows(db, "SELECT id, pid, pid_started, created_at FROM supervisors WHERE job_id = ?", (job_id,)):
         if sup["pid"] is None:
             alive = now - sup["created_at"] < _SPAWN_GRACE
         else:
-            alive = procs.alive(sup["pid"], sup["pid_started"])
+            alive = checked[sup["pid"], sup["pid_started"]] = procs.alive(sup["pid"], sup["pid_started"])
         if alive:
             live += 1
         else:
             db.execute("DELETE FROM supervisors WHERE id = ?", (sup["id"],))
     orphans = 0
     for run in store.rows(db, "SELECT * FROM runs WHERE job_id = ? AND state = 'RUNNING'", (job_id,)):
-        if procs.alive(run["sup_pid"], run["sup_started"]):
+        key = (run["sup_pid"], run["sup_started"])
+        if checked[key] if key in checked else procs.alive(*key):
             continue
         if procs.alive(run["pid"], run["pid_started"]):
             orphans += 1

@@ -34,7 +34,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from lakeflow_host import LakeflowError, RunState
 from lakeflow_local_target import jobs_admin, output, procs, safety, slots, store
@@ -167,13 +166,9 @@ class Supervisor:
         try:
             wheel = kind == "wheel"
             if wheel:
-                plan = {
-                    "parent": os.getpid(),
-                    "fds": fds,
-                    "secrets": secret_names,
-                    "adopt": self._adopt_command(run_id),
-                }
-                os.write(plan_w, json.dumps(plan).encode())  # far below a pipe's buffer
+                adopt_argv, adopt_env = self._adopt_command(run_id)
+                plan = envs.launch_plan(os.getpid(), list(fds.values()), secret_names, adopt_argv, adopt_env)
+                os.write(plan_w, plan)  # far below a pipe's buffer
             os.close(plan_w)
             argv = [*command, str(plan_r), *args] if wheel else [*command, *args]
             self.current = run_id
@@ -260,7 +255,7 @@ class Supervisor:
             if pid == task_pid:
                 code = os.waitstatus_to_exitcode(status)
 
-    def _adopt_command(self, run_id: int) -> dict[str, Any]:
+    def _adopt_command(self, run_id: int) -> tuple[list[str], dict[str, str]]:
         boot = (
             f"import sys; sys.path[:0] = {_PACKAGE_DIRS!r}\n"
             "from lakeflow_local_target.supervisor import adopt\n"
@@ -269,7 +264,7 @@ class Supervisor:
         env = slots.base_env(os.environ)
         if "PYTHONPATH" in os.environ:
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        return {"argv": [sys.executable, "-c", boot, str(self.root), str(self.job_id), str(run_id)], "env": env}
+        return [sys.executable, "-c", boot, str(self.root), str(self.job_id), str(run_id)], env
 
     def _on_cancel(self, signum: int, frame: object) -> None:
         if self.current is not None and self.killer is None:
