@@ -32,7 +32,6 @@ from lakeflow_host.types import (
 # A log can be one enormous line; past this many characters only the end is returned.
 MAX_LOG_CHARS = 40_000
 DEFAULT_TAIL = 200
-DEFAULT_RUNS_LIMIT = 50
 #: Rows of the run table in the text of a fan-out's result.
 TABLE_ROWS = 20
 

@@ -20,7 +20,6 @@ from pydantic import Field
 from lakeflow_host import api, render
 from lakeflow_host.errors import LakeflowError
 from lakeflow_host.mcp_shapes import (
-    DEFAULT_RUNS_LIMIT,
     DEFAULT_TAIL,
     MAX_LOG_CHARS,
     ArgLists,
@@ -191,29 +190,38 @@ async def list_job_runs(
         StateName | None, Field(description="Only runs in this state, e.g. FAILED to see which runs failed.")
     ] = None,
     limit: Annotated[
-        int,
+        int | None,
         Field(
-            ge=1, le=1000, description="At most this many runs, newest first; counts and total still cover every run."
+            ge=1,
+            description="At most this many runs, the newest (after the state filter), as the CLI's --limit; "
+            "omitted: every run of the job, or the newest 100 of all jobs.",
         ),
-    ] = DEFAULT_RUNS_LIMIT,
+    ] = None,
     target: Target = None,
     options: Options = None,
 ) -> Annotated[CallToolResult, RunList]:
     """List a job's runs newest first, with their states, arguments, exit codes and errors, plus a count
-    per state. Use it to check on a fan-out or to find which runs failed; then get_run_logs for why."""
+    per state of the runs listed. Use it to check on a fan-out or to find which runs failed; then
+    get_run_logs for why."""
+    # The same call as `lakeflow list-job-runs`: the target lists only what is asked for (a limit
+    # stops its paging), so a busy workspace is never listed in full for a few rows.
     runs = await in_thread(
         lambda: api.list_job_runs(
-            None if job_id is None else str(job_id), target=target, options=plain_options(options)
+            None if job_id is None else str(job_id),
+            state=state,
+            limit=limit,
+            target=target,
+            options=plain_options(options),
         )
     )
     counts = Counter(r.state.value for r in runs)
-    shown = [r for r in runs if state is None or r.state.value == state][:limit]
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "no runs"
     scope = f"job {job_id}" if job_id is not None else "all jobs"
-    text = f"{len(runs)} runs of {scope}: {summary}"
-    if shown:
-        text += f"\nshowing {len(shown)}{f' {state}' if state else ''}:\n" + render.runs_table(shown)
-    return tool_result(RunList(runs=shown, counts=dict(counts), total=len(runs)), text)
+    which = f"{state} " if state else ""
+    text = f"{len(runs)} {which}runs of {scope}: {summary}"
+    if runs:
+        text += "\n" + render.runs_table(runs)
+    return tool_result(RunList(runs=runs, counts=dict(counts), total=len(runs)), text)
 
 
 @lakeflow_errors

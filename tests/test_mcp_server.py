@@ -241,7 +241,7 @@ async def test_launch_four_runs_poll_them_and_find_each_argument_in_its_log(conn
 
 @pytest.mark.slow
 async def test_step_by_step_secret_reaches_the_task_and_a_slow_run_is_canceled_after_the_server_restarts(
-    connect, tmp_path: Path
+    connect, lakeflow, tmp_path: Path
 ) -> None:
     project = copy_project("tasks", tmp_path)
     progress: list = []
@@ -300,19 +300,26 @@ async def test_step_by_step_secret_reaches_the_task_and_a_slow_run_is_canceled_a
             described = await agent.data("get_job", {"job_id": job_id})
             assert described["env_var_names"] == [CANARY_NAME]
             canceled_only = await agent.data("list_job_runs", {"job_id": job_id, "state": "CANCELED"})
-            assert [r["run_id"] for r in canceled_only["runs"]] == [slow_run] and canceled_only["total"] == 3
+            assert [r["run_id"] for r in canceled_only["runs"]] == [slow_run] and canceled_only["total"] == 1
 
             # A bigger fan-out: every run in the structured result, a readable excerpt in the text.
             many = await agent.call("trigger_runs", {"job_id": job_id, "arg_lists": [[f"n{i}"] for i in range(23)]})
             assert [r["args"] for r in many.structured_content["runs"]] == [[f"n{i}"] for i in range(23)]
             assert "... and 3 more" in many.content[0].text and "n22" not in many.content[0].text
 
-            async def all_done() -> bool:
-                listed = await agent.data("list_job_runs", {"job_id": job_id, "limit": 5})
-                assert len(listed["runs"]) == 5
-                return listed["counts"].get("SUCCEEDED", 0) == 2 + 23
+            async def all_done() -> dict | None:
+                listed = await agent.data("list_job_runs", {"job_id": job_id})
+                return listed if listed["counts"].get("SUCCEEDED", 0) == 2 + 23 else None
 
-            await poll(all_done, 120)
+            everything = await poll(all_done, 120)
+            # limit means what the CLI's --limit means: the newest N (after the state filter), listed alone.
+            newest = await agent.data("list_job_runs", {"job_id": job_id, "limit": 5})
+            assert [r["run_id"] for r in newest["runs"]] == [r["run_id"] for r in everything["runs"][:5]]
+            assert newest["total"] == 5 and sum(newest["counts"].values()) == 5
+            succeeded = await agent.data("list_job_runs", {"job_id": job_id, "state": "SUCCEEDED", "limit": 3})
+            assert [r["state"] for r in succeeded["runs"]] == ["SUCCEEDED"] * 3
+            cli = lakeflow("list-job-runs", str(job_id), "--state", "SUCCEEDED", "--limit", "3", "--json")
+            assert [r["run_id"] for r in json.loads(cli.stdout)] == [r["run_id"] for r in succeeded["runs"]]
 
 
 def leaky_project(root: Path) -> Path:
@@ -433,6 +440,10 @@ async def test_bad_inputs_are_tool_errors_with_the_clis_message_and_the_server_k
                 {"name": "n", "package": "p", "artifact": "r", "options": {"k": [CANARY]}},
             ):
                 result = await agent.call("create_job", arguments, error=True)
+                assert "invalid arguments" in result.content[0].text
+            # limit has the CLI's bound (--limit is an IntRange(min=1)).
+            for limit in (0, -1):
+                result = await agent.call("list_job_runs", {"limit": limit}, error=True)
                 assert "invalid arguments" in result.content[0].text
             assert (await agent.data("list_jobs", {}))["jobs"] == []  # still serving
 

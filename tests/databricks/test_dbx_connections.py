@@ -207,3 +207,13 @@ def test_a_new_client_asks_for_host_metadata_once(
     assert paths.count("/.well-known/databricks-config") == 1, paths
     assert "/api/2.2/jobs/list" in paths
     assert ("/oidc/v1/token" in paths) is oauth  # OAuth found its endpoints in the probe's answer
+
+
+def test_a_trigger_run_asks_for_the_host_metadata_once(lakeflow, dbx: DatabricksServer, dbx_job: lf.Job) -> None:
+    """The reachability bound rides on the SDK's own first request (host metadata, which a bare
+    databricks-sdk script sends too), not on a probe of its own before it (issue 10 start-up)."""
+    start = len(dbx.recorded())
+    lakeflow("trigger-run", dbx_job.job_id, "--target", "databricks", "--", "x")
+    paths = [r.path for r in dbx.recorded()[start:]]
+    assert paths.count("/.well-known/databricks-config") == 1, paths
+    assert paths.count("/api/2.2/jobs/run-now") == 1, paths

@@ -18,8 +18,8 @@ from lakeflow_databricks_target import transport
 from lakeflow_databricks_target.config import config_file
 from lakeflow_host import LakeflowError, NotFoundError
 
-#: The host-metadata probe runs while the SDK builds its config; with an unreachable host it
-#: retries for this long (the SDK's default is 300 s) before lakeflow's own check reports it.
+#: The host-metadata request runs while the SDK builds its config (lakeflow's probe sends it,
+#: client.BoundedConfig); a throttled answer is retried by the SDK for this long (its default: 300 s).
 PROBE_BUDGET_S = 3
 #: Retry budget for real calls: long enough to ride out 429/503 bursts, bounded all the same.
 RETRY_BUDGET_S = 120
@@ -82,13 +82,9 @@ def _make_client(options: Mapping[str, str]) -> Any:
     host = offline.host
     if not host:
         raise LakeflowError(_config_problem("cannot configure default credentials", profile))
-    # Instead of the SDK's own first request (host metadata, in Config()), which would wait up to
-    # http_timeout_seconds on a workspace that accepts connections but never answers: the same
-    # request, bounded, whose answer Config() then uses.
-    metadata = transport.probe(host, bound, verify=not offline.skip_verify)
     try:
-        cfg = _probed_config_class()(
-            metadata, profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S
+        cfg = _bounded_config_class(bound)(
+            profile=profile, retry_timeout_seconds=PROBE_BUDGET_S, http_timeout_seconds=HTTP_TIMEOUT_S
         )
     except ValueError as exc:
         raise LakeflowError(_config_problem(str(exc), profile)) from None
@@ -129,36 +125,39 @@ def _offline_config_class() -> type:
     return OfflineConfig
 
 
-def _probed_config_class() -> type:
+def _bounded_config_class(bound: float) -> type:
+    """Config whose host-metadata request (the SDK's first, which a bare SDK script sends too) is
+    lakeflow's reachability probe: one request, bounded by ``bound``, failing in one line on an
+    unreachable or silent host, instead of a probe and then the SDK's own request (issue 10)."""
     from databricks.sdk.core import Config
-    from databricks.sdk.oauth import HostMetadata
 
     Config.attributes()
 
-    class ProbedConfig(Config):
-        """Config, taking the host metadata from lakeflow's probe rather than asking for it again.
-        Applies it as SDK 0.162's ``Config._resolve_host_metadata`` does (databricks-sdk is pinned);
-        no metadata (a 404, as on many workspaces) is the SDK's own fallback: explicit settings."""
-
-        def __init__(self, metadata: dict[str, Any] | None, **kwargs: Any) -> None:
-            self._probed_metadata = metadata
-            super().__init__(**kwargs)
-
+    class BoundedConfig(Config):
         def _resolve_host_metadata(self) -> None:
-            if not self.host or not self._probed_metadata:
+            if not self.host:
                 return
-            meta = HostMetadata.from_dict(self._probed_metadata)
-            if not self.account_id and meta.account_id:
-                self.account_id = meta.account_id
-            if not self.workspace_id and meta.workspace_id:
-                self.workspace_id = meta.workspace_id
-            if not self.discovery_url and meta.oidc_endpoint:
-                if "{account_id}" in meta.oidc_endpoint and not self.account_id:
-                    raise ValueError("account_id is required to resolve discovery_url from host metadata")
-                base = meta.oidc_endpoint.replace("{account_id}", self.account_id or "").rstrip("/")
-                self.discovery_url = f"{base}/.well-known/oauth-authorization-server"
+            status, body = transport.probe(self.host, bound, verify=not self.skip_verify)
+            if status in (429, 503):  # throttled: the SDK's own request retries within PROBE_BUDGET_S
+                super()._resolve_host_metadata()
+            elif isinstance(body, dict) and body.get("oidc_endpoint"):
+                _apply_host_metadata(self, body)
 
-    return ProbedConfig
+    return BoundedConfig
+
+
+def _apply_host_metadata(cfg: Any, body: dict) -> None:
+    """What SDK 0.162's Config._resolve_host_metadata does with a metadata answer (pinned)."""
+    from databricks.sdk.oauth import HostMetadata
+
+    meta = HostMetadata.from_dict(body)
+    cfg.account_id = cfg.account_id or meta.account_id
+    cfg.workspace_id = cfg.workspace_id or meta.workspace_id
+    if not cfg.discovery_url and meta.oidc_endpoint:
+        if "{account_id}" in meta.oidc_endpoint and not cfg.account_id:
+            raise ValueError("account_id is required to resolve discovery_url from host metadata")
+        base = meta.oidc_endpoint.replace("{account_id}", cfg.account_id or "").rstrip("/")
+        cfg.discovery_url = f"{base}/.well-known/oauth-authorization-server"
 
 
 def _OfflineConfig(**kwargs: Any) -> Any:  # noqa: N802 - reads like the class it builds

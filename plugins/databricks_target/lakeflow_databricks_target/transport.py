@@ -79,24 +79,23 @@ class _Notice:
         self._timer.cancel()
 
 
-def probe(host: str, bound: float, verify: bool = True) -> dict[str, Any] | None:
+def probe(host: str, bound: float, verify: bool = True) -> tuple[int, Any]:
     """Fail in seconds, with one line, when the workspace is unreachable or does not answer.
-    Any HTTP answer counts (the host-metadata path answers 404 on many workspaces). Returns the
-    host metadata when the workspace has it: the SDK's Config() takes it from here instead of
-    asking again (``client.ProbedConfig``), so the probe costs no extra request."""
+    Any HTTP answer counts (the host-metadata path answers 404 on many workspaces). It asks for the
+    host metadata (`/.well-known/databricks-config`), the SDK's own first request, so that the
+    answer serves both (client.py): returns the status and the JSON body of a 200, else None."""
     import requests
 
     url = host.rstrip("/") + "/.well-known/databricks-config"
     waiting = f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)"
     try:
         with _Notice(waiting, bound), requests.Session() as session:
-            response = session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False, verify=verify)
-            try:
-                body = response.json() if response.status_code == 200 else None
-            except ValueError:
-                body = None
-            response.close()
-            return body if isinstance(body, dict) else None
+            with session.get(url, timeout=(CONNECT_TIMEOUT_S, bound), allow_redirects=False, verify=verify) as resp:
+                status = resp.status_code
+                try:
+                    body = resp.json() if status == 200 else None
+                except ValueError:
+                    body = None
     except requests.Timeout as exc:
         if isinstance(exc, requests.ConnectTimeout):
             raise _unreachable(host, "connection timed out") from None
@@ -104,6 +103,7 @@ def probe(host: str, bound: float, verify: bool = True) -> dict[str, Any] | None
     except requests.RequestException as exc:
         reason = _reason(exc)
         raise _unreachable(host, reason) from None
+    return status, body
 
 
 def _unreachable(host: str, reason: str) -> LakeflowError:
