@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from bytecode import compile_bytecode
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "databricks" / "fixtures"
 
@@ -182,6 +184,7 @@ def _timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def startup(server: Server, env: dict[str, str], job_id: int, workdir: Path, repeats: int) -> tuple[float, float]:
+    compile_bytecode()
     bare = workdir / "bare.py"
     bare.write_text(
         "import sys\nfrom databricks.sdk import WorkspaceClient\n"

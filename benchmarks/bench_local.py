@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bytecode import compile_bytecode
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "lakeflow_demo"
 TIMEOUT = 300
@@ -120,17 +122,6 @@ def heavy_imports(env: dict[str, str], args: Sequence[str]) -> list[str]:
 
 
 # -- 1. start-up ------------------------------------------------------------------------------------
-
-
-def compile_bytecode() -> None:
-    """Write lakeflow's bytecode, as ``pip install`` does for a regular install: an editable
-    install (this checkout) has none until a run writes it, and never gets any under
-    ``PYTHONDONTWRITEBYTECODE``, so that every start would compile lakeflow from source while
-    click, the baseline, was compiled when pip installed it."""
-    import compileall
-
-    for folder in (REPO / "lakeflow_host", REPO / "plugins"):
-        compileall.compile_dir(folder, quiet=1)
 
 
 def bench_startup(project: Path, env: dict[str, str], repeat: int) -> list[Row]:

@@ -56,7 +56,10 @@ def test_run_url_is_the_one_databricks_returns(dbx_job: lf.Job, dbx: DatabricksS
     finished([r.run_id for r in runs])
 
 
-def test_runs_list_pages_are_less_than_25(dbx_job: lf.Job, dbx: DatabricksServer) -> None:
+def test_runs_list_asks_for_full_pages_with_limit_0(dbx_job: lf.Job, dbx: DatabricksServer) -> None:
+    """A page as big as the service allows is "limit 0", never a number above the documented
+    "less than 25"; a listing smaller than that asks for just what it shows."""
     lf.list_job_runs(dbx_job.job_id, target="databricks")
+    lf.list_job_runs(dbx_job.job_id, target="databricks", limit=5)
     limits = [r.path for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/runs/list")]
-    assert limits and all("limit=24" in p for p in limits)
+    assert len(limits) == 2 and "limit=0" in limits[0] and "limit=5" in limits[1]

@@ -43,7 +43,7 @@ def test_wait_on_1000_runs_asks_only_about_the_active_ones(dbx: DatabricksServer
         [f"done-{i}" for i in range(950)] + [f"busy-{i}" for i in range(50)]
     )
     per_poll = [b - a for a, b in zip([start, *marks], marks, strict=False)]
-    # 50 active runs: three pages of at most 24; then 40 (two pages) plus one runs/get for each of
+    # 50 active runs: two full pages (25 each, limit 0); then 40 (two pages) plus one runs/get for each of
     # the ten that left the active list.
     assert per_poll[0] <= 3, per_poll
     assert per_poll[1] <= 2 + 10, per_poll
@@ -108,6 +108,18 @@ def test_a_fan_out_keeps_to_the_default_rate(
     assert [r.status for r in run_nows] == [200] * 40
 
 
+def test_list_job_runs_shows_the_newest_100_in_5_requests(dbx: DatabricksServer, dbx_job: lf.Job) -> None:
+    """The issue's goal: the default listing (100 newest runs of lakeflow's jobs), 5,000 foreign
+    runs beside them, in at most 5 requests: jobs/list, then four full pages."""
+    foreign = dbx.jobs.add_foreign_job()
+    ours = dbx.jobs.record_runs(int(dbx_job.job_id), [[f"ours-{i}"] for i in range(150)], age_s=600)
+    dbx.jobs.record_runs(foreign, [[f"theirs-{i}"] for i in range(5000)])
+    start = len(dbx.recorded())
+    runs = lf.list_job_runs(target="databricks")
+    assert [int(r.run_id) for r in runs] == sorted(ours, reverse=True)[:100]
+    assert len(_api_requests(dbx, start)) <= 5
+
+
 def test_wait_on_1000_ids_lists_their_job_instead_of_a_get_each(dbx: DatabricksServer, dbx_job: lf.Job, cli) -> None:
     """`lakeflow wait ID...` knows ids only: one runs/get finds the job, its newest runs the rest."""
     job = int(dbx_job.job_id)
@@ -117,4 +129,4 @@ def test_wait_on_1000_ids_lists_their_job_instead_of_a_get_each(dbx: DatabricksS
     assert len(__import__("json").loads(shown.stdout)) == 1000
     sent = _api_requests(dbx, start)
     assert len([r for r in sent if r.path.startswith("/api/2.2/jobs/runs/get?")]) == 1
-    assert len(sent) <= 1 + 1 + (1000 + 48) // 24 + 1  # get, jobs/get, pages of 24
+    assert len(sent) <= 1 + 1 + (1000 + 50) // 25 + 1  # get, jobs/get, full pages of 25

@@ -187,7 +187,9 @@ def test_list_runs_pages_24_at_a_time(w: WorkspaceClient, wheel_path: str, dbx: 
     assert len(list(w.jobs.list_runs(job_id=job, limit=24))) == 30
     pages = [r for r in dbx.recorded() if r.path.startswith("/api/2.2/jobs/runs/list")]
     assert len(pages) == 2
-    assert len(list(w.jobs.list_runs(job_id=job, limit=0))) == 30  # 0: the service maximum
+    before = len(dbx.recorded())
+    assert len(list(w.jobs.list_runs(job_id=job, limit=0))) == 30  # 0: the service maximum, 25
+    assert len([r for r in dbx.recorded()[before:] if r.path.startswith("/api/2.2/jobs/runs/list")]) == 2
     with pytest.raises(InvalidParameterValue):  # "greater than 0 and less than 25" (RW-32)
         next(iter(w.jobs.list_runs(job_id=job, limit=25)))
 

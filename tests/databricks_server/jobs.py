@@ -243,11 +243,13 @@ class Jobs(RunExecution):
             raise invalid("active_only and completed_only cannot both be true.")
         # RW-32 (SDK list_runs docstring): "greater than 0 and less than 25", default 20, and 0
         # asks for the service maximum. A 2022 server took 26 (ISSUE-464); the documented bound
-        # is the strict side.
+        # is the strict side for what a client sends. What 0 gives is the maximum of the API
+        # reference's schema for `limit`, "[ 1 .. 25 ]" (docs.databricks.com/api/workspace/jobs/
+        # listruns; older SDK docstrings: "The default value is 25").
         limit = int(query.get("limit") or 0) if "limit" in query else 20
         if limit < 0 or limit >= 25:
             raise invalid(f"Invalid limit {limit} - it has to be greater than 0 and less than 25.")
-        limit = limit or 24
+        limit = limit or 25
         job_id = int(query["job_id"]) if query.get("job_id") else None
         # SDK list_runs docstring: runs that started "at or after" / "at or before" these UTC
         # milliseconds; a run's start_time is when it was created.

@@ -17,7 +17,10 @@ from lakeflow_databricks_target import convert, jobs_admin
 from lakeflow_databricks_target.client import api_errors
 from lakeflow_host import Run
 
-#: runs/list: "greater than 0 and less than 25" (SDK list_runs docstring, RW-32).
+#: runs/list: "greater than 0 and less than 25", and "a limit of 0" makes "the service instead use
+#: the maximum limit" (SDK list_runs docstring, RW-32). The maximum itself is not settled (the API
+#: reference's schema says 1..25, a 2022 server took 26, ISSUE-464), so a listing that wants more
+#: than this asks for 0 and takes whatever a full page holds.
 PAGE = 24
 #: jobs/list: "between 1 and 100" (SDK list docstring).
 JOBS_PAGE = 100
@@ -30,7 +33,7 @@ def lakeflow_job_ids(client: Any) -> list[int]:
 
 def list_runs(client: Any, job_ids: list[int], active_only: bool, limit: int | None, since: float | None) -> list[Run]:
     """The newest ``limit`` runs (all when ``None``) of these jobs, newest first."""
-    page = min(PAGE, limit) if limit else PAGE
+    page = limit if limit and limit <= PAGE else 0
     start_from = int(since * 1000) if since else None
 
     def runs_of(job_id: int) -> Iterator[Any]:
