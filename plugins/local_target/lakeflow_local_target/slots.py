@@ -23,14 +23,12 @@ from lakeflow_local_target import output, procs, safety, store
 BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM")
 # A slot whose supervisor was spawned but has not said so yet counts as busy this long.
 _SPAWN_GRACE = 30.0
-# Double fork: the process lakeflow waits for exits at once, the supervisor is nobody's child.
-_BOOT = (
-    "import os, sys\n"
-    "if os.fork():\n"
-    "    os._exit(0)\n"
-    "from lakeflow_local_target.supervisor import main\n"
-    "main(sys.argv[1:])\n"
-)
+_BOOT = "import sys\nfrom lakeflow_local_target.supervisor import main\nmain(sys.argv[1:])\n"
+# Supervisors this process started, in their own sessions and never waited for: a trigger
+# returns once the supervisor exists (no double fork: that costs an interpreter start and a
+# wait per slot). The parent may exit at any time (the supervisor is then init's); a
+# long-lived one (the MCP server, an API user) reaps those that ended at its next dispatch.
+_started: list[subprocess.Popen] = []
 
 
 def base_env(source: dict[str, str] | os._Environ[str]) -> dict[str, str]:
@@ -138,7 +136,7 @@ def dispatch(
         for slot in slots:
             try:
                 _spawn(root, job_id, slot, inherit)
-            except (OSError, subprocess.CalledProcessError) as exc:
+            except OSError as exc:
                 db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
                 queued_note = f"run {run_id} is stored and stays queued; " if run_id is not None else ""
                 raise LakeflowError(
@@ -149,20 +147,21 @@ def dispatch(
 
 
 def _spawn(root: Path, job_id: int, slot: int, inherit: bool) -> None:
+    _started[:] = [proc for proc in _started if proc.poll() is None]
     log = safety.open_private(root / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
-        subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, str(root), str(job_id), str(slot)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             env=_supervisor_env(inherit),
             start_new_session=True,
-            check=True,
             cwd="/",
         )
     finally:
         os.close(log)
+    _started.append(proc)
 
 
 def flag(value: object) -> bool:

@@ -1,10 +1,10 @@
 """Run supervisors: detached processes that start a job's queued runs and record how they end.
 
-A job has at most ``max_concurrent_runs`` slots. Each slot is one supervisor, started
-double-forked in its own session by whoever finds a queued run and a free slot (a trigger, or
-a supervisor). A supervisor takes the oldest queued run, executes it, records its end (exit
-code or signal, times), then takes the next one, and exits when nothing is queued: an idle job
-has no process at all. It blocks on the task's output pipe and on ``waitpid``, never polls.
+A job has at most ``max_concurrent_runs`` slots. Each slot is one supervisor, started in its
+own session by whoever finds a queued run and a free slot (a trigger, or a supervisor). A
+supervisor takes the oldest queued run, executes it, records its end (exit code or signal,
+times), then takes the next one, and exits when nothing is queued: an idle job has no process
+at all. It blocks on the task's output pipe and on ``waitpid``, never polls.
 
 Nothing depends on one process staying alive:
 
@@ -192,13 +192,17 @@ class Supervisor:
             return
         for fd in (fds["status"], fds["log"], lifeline_r, plan_r, out_w):
             os.close(fd)
-        self.db.execute(
-            "UPDATE runs SET pid = ?, pid_started = ? WHERE id = ?", (proc.pid, procs.started(proc.pid), run_id)
-        )
+        self.db.execute("UPDATE runs SET pid = ? WHERE id = ?", (proc.pid, run_id))
         if self.db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()["state"] == "CANCELED":
             self._start_killer(run_id)  # canceled between the claim and the start
+        # The start time that tells a reused pid apart comes from a thread: reading
+        # /proc/PID/stat waits until the task's exec is done (3 ms a run here), time better spent
+        # pumping. Until then the pid alone stands for the task.
+        stamper = threading.Thread(target=self._stamp, args=(run_id, proc.pid), daemon=True)
+        stamper.start()
         disk_error = self._pump(out_r, folder, secrets)
         code = self._reap(proc.pid)
+        stamper.join()
         os.close(lifeline_w)  # only now: the task's launcher must not take over the log
         proc.returncode = code  # reaped here, so that Popen never waits for it
         self.current = None  # before the join: no cancel may start a killer that outlives this run
@@ -210,6 +214,12 @@ class Supervisor:
             self._finish(run_id, RunState.FAILED, code, disk_error)
         else:
             self._finish(run_id, RunState.SUCCEEDED if code == 0 else RunState.FAILED, code, slots.describe_exit(code))
+
+    def _stamp(self, run_id: int, pid: int) -> None:
+        started = procs.started(pid)
+        if started is not None:
+            with contextlib.suppress(sqlite3.Error):  # the pid alone still marks the task
+                self.db.execute("UPDATE runs SET pid_started = ? WHERE id = ? AND pid = ?", (started, run_id, pid))
 
     def _pump(self, out_r: int, folder: Path, secrets: list[str]) -> str | None:
         """Copy the task's output into its log until every writer closed it; blocks, no polling."""
@@ -291,8 +301,7 @@ def _become_subreaper() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point of a spawned supervisor: ROOT JOB_ID SLOT_ID."""
-    os.setsid()
+    """Entry point of a spawned supervisor (started in a session of its own): ROOT JOB_ID SLOT_ID."""
     Supervisor(Path(argv[0]), int(argv[1]), int(argv[2])).loop()
 
 
