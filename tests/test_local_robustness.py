@@ -59,6 +59,15 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
+def _peak(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def _log(lakeflow, run_id: str) -> str:
     return lakeflow("get-run-logs", run_id).stdout
 
@@ -116,12 +125,32 @@ def test_the_cap_holds_when_supervisors_die_and_queued_runs_still_start(home, la
     assert len(spans) == 3
     # The orphans' ends as recorded (a little after they really ended), the stamps' own times.
     spans += [{"start": row["started_at"], "end": row["ended_at"]} for row in map(lambda r: _stored_run(home, r), slow)]
-    events = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans])
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    assert peak <= 2
+    assert _peak([(s["start"], s["end"]) for s in spans]) <= 2
+
+
+def test_a_fan_out_fills_every_slot_while_its_first_supervisor_starts(home, lakeflow, task_job, tmp_path):
+    """The triggers that come while the job's first supervisor is starting spawn nothing; it
+    fills the other slots when it takes its first run, each with a supervisor of its own."""
+    job_id = task_job("--max-workers", "3")
+    runs_file = tmp_path / "runs.txt"
+    runs_file.write_text("sleep 1\n" * 6)
+    run_ids = lakeflow("trigger-runs", job_id, "--runs-from", str(runs_file)).stdout.split()
+    # Watched without any lakeflow process: one would start a supervisor for the free slots too.
+    rows = [_wait_stored(home, r, FINAL) for r in run_ids]
+    assert [row["state"] for row in rows] == ["SUCCEEDED"] * 6
+    assert _peak([(row["started_at"], row["ended_at"]) for row in rows]) == 3
+    assert len({row["sup_pid"] for row in rows}) == 3
+    wait_until(lambda: not _db_rows(home, "SELECT 1 FROM supervisors"), timeout=15)
+
+
+def test_a_run_triggered_while_the_job_is_busy_takes_a_free_slot_at_once(home, lakeflow, task_job):
+    job_id = task_job("--max-workers", "2")
+    slow = lakeflow("trigger-run", job_id, "sleep", "4").stdout.strip()
+    _wait_stored(home, slow, ("RUNNING",))
+    quick = lakeflow("trigger-run", job_id, "sleep", "0.1").stdout.strip()
+    assert _wait_stored(home, quick, FINAL, timeout=3)["state"] == "SUCCEEDED"
+    assert _stored_run(home, slow)["state"] == "RUNNING"
+    assert _wait_stored(home, slow, FINAL)["state"] == "SUCCEEDED"
 
 
 def test_a_grandchild_in_its_own_session_keeps_the_run_going_and_its_output_is_kept(home, lakeflow, task_job, tmp_path):

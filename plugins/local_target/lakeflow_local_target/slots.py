@@ -23,11 +23,16 @@ from lakeflow_local_target import output, procs, safety, store
 BASE_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM")
 # A slot whose supervisor was spawned but has not said so yet counts as busy this long.
 _SPAWN_GRACE = 30.0
+# A supervisor fills the job's other free slots itself, with copies of itself (a fork costs a
+# fraction of an interpreter start and its imports), when it claims a run. So while one is
+# starting, a dispatch spawns nothing; one that has not said so after this long is presumed
+# dead for that purpose (its slot still counts as busy for _SPAWN_GRACE).
+_STARTING = 5.0
 _BOOT = "import sys\nfrom lakeflow_local_target.supervisor import main\nmain(sys.argv[1:])\n"
 # Supervisors this process started, in their own sessions and never waited for: a trigger
 # returns once the supervisor exists (no double fork: that costs an interpreter start and a
-# wait per slot). The parent may exit at any time (the supervisor is then init's); a
-# long-lived one (the MCP server, an API user) reaps those that ended at its next dispatch.
+# wait). The parent may exit at any time (the supervisor is then init's); a long-lived one
+# (the MCP server, an API user) reaps those that ended at its next dispatch.
 _started: list[subprocess.Popen] = []
 
 
@@ -113,37 +118,55 @@ def busy_slots(db: sqlite3.Connection, root: Path, job_id: int) -> int:
 def dispatch(
     root: Path, job_id: int, db: sqlite3.Connection | None = None, args: list[str] | None = None
 ) -> int | None:
-    """Start a supervisor for each queued run a free slot can take; with ``args``, queue a run
-    first, in the same transaction, and return its id."""
+    """Start a supervisor if a queued run finds a free slot and none is starting (the one that
+    starts fills the other free slots); with ``args``, queue a run first, in the same
+    transaction, and return its id."""
     db = db or store.connect(root)
     run_id = None
     with store.transaction(db):
         job = store.job_row(db, job_id)
         if args is not None:
             run_id = store.insert_run(db, job_id, args)
-        queued = db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
-        wanted = min(queued, job["max_concurrent_runs"] - busy_slots(db, root, job_id))
-        slots = [
-            int(
-                db.execute(
-                    "INSERT INTO supervisors (job_id, created_at) VALUES (?, ?)", (job_id, time.time())
-                ).lastrowid
-            )
-            for _ in range(max(0, wanted))
-        ]
-    if slots:
-        inherit = flag(store.job_options(job).get("inherit_env"))
-        for slot in slots:
-            try:
-                _spawn(root, job_id, slot, inherit)
-            except OSError as exc:
-                db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
-                queued_note = f"run {run_id} is stored and stays queued; " if run_id is not None else ""
-                raise LakeflowError(
-                    f"could not start a supervisor for job {job_id} ({exc}); {queued_note}"
-                    f"see {root / 'supervisor.log'}, then retry any lakeflow command on the job"
-                ) from None
+        free = job["max_concurrent_runs"] - busy_slots(db, root, job_id)
+        slot = None
+        if free > 0 and not _starting(db, job_id) and _queued(db, job_id):
+            slot = _reserve(db, job_id)
+    if slot is not None:
+        try:
+            _spawn(root, job_id, slot, flag(store.job_options(job).get("inherit_env")))
+        except OSError as exc:
+            db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
+            queued_note = f"run {run_id} is stored and stays queued; " if run_id is not None else ""
+            raise LakeflowError(
+                f"could not start a supervisor for job {job_id} ({exc}); {queued_note}"
+                f"see {root / 'supervisor.log'}, then retry any lakeflow command on the job"
+            ) from None
     return run_id
+
+
+def reserve_free_slots(db: sqlite3.Connection, job_id: int, cap: int, busy: int) -> list[int]:
+    """Slots for the queued runs that no supervisor will take (a starting one takes one each),
+    as far as the cap allows; the caller starts a supervisor for each. Call inside a
+    transaction, with ``busy`` from :func:`busy_slots` in it."""
+    wanted = min(_queued(db, job_id) - _starting(db, job_id), cap - busy)
+    return [_reserve(db, job_id) for _ in range(max(0, wanted))]
+
+
+def _queued(db: sqlite3.Connection, job_id: int) -> int:
+    return db.execute("SELECT count(*) FROM runs WHERE job_id = ? AND state = 'QUEUED'", (job_id,)).fetchone()[0]
+
+
+def _starting(db: sqlite3.Connection, job_id: int) -> int:
+    return db.execute(
+        "SELECT count(*) FROM supervisors WHERE job_id = ? AND pid IS NULL AND created_at > ?",
+        (job_id, time.time() - _STARTING),
+    ).fetchone()[0]
+
+
+def _reserve(db: sqlite3.Connection, job_id: int) -> int:
+    return int(
+        db.execute("INSERT INTO supervisors (job_id, created_at) VALUES (?, ?)", (job_id, time.time())).lastrowid
+    )
 
 
 def _spawn(root: Path, job_id: int, slot: int, inherit: bool) -> None:

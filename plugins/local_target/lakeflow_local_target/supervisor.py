@@ -50,10 +50,11 @@ _PACKAGE_DIRS = sorted(
 
 
 class Supervisor:
-    def __init__(self, root: Path, job_id: int, slot: int | None) -> None:
+    def __init__(self, root: Path, job_id: int, slot: int | None, task_umask: int | None = None) -> None:
         self.root, self.job_id = root, job_id
-        self.task_umask = os.umask(0o077)  # what lakeflow writes is private; tasks keep the user's umask
-        _become_subreaper()
+        umask = os.umask(0o077)  # what lakeflow writes is private; tasks keep the user's umask
+        self.task_umask = umask if task_umask is None else task_umask
+        _set_subreaper(True)
         self.db = store.connect(root)
         self.job = store.job_row(self.db, job_id)
         self.options = store.job_options(self.job)
@@ -78,7 +79,7 @@ class Supervisor:
     def loop(self) -> None:
         while True:
             with store.transaction(self.db):
-                slots.busy_slots(self.db, self.root, self.job_id)  # settle what nobody watches
+                busy = slots.busy_slots(self.db, self.root, self.job_id)  # and settle what nobody watches
                 row = self.db.execute(
                     "SELECT * FROM runs WHERE job_id = ? AND state = 'QUEUED' ORDER BY id LIMIT 1", (self.job_id,)
                 ).fetchone()
@@ -89,6 +90,9 @@ class Supervisor:
                     "UPDATE runs SET state = 'RUNNING', started_at = ?, sup_pid = ?, sup_started = ? WHERE id = ?",
                     (time.time(), *self.me, row["id"]),
                 )
+                cap = store.job_row(self.db, self.job_id)["max_concurrent_runs"]
+                siblings = slots.reserve_free_slots(self.db, self.job_id, cap, busy)
+            self._start_siblings(siblings)
             try:
                 self.execute(row["id"], row["args"])
             except Exception as exc:  # noqa: BLE001 - the queue must go on whatever one run hit
@@ -215,6 +219,32 @@ class Supervisor:
         else:
             self._finish(run_id, RunState.SUCCEEDED if code == 0 else RunState.FAILED, code, slots.describe_exit(code))
 
+    def _start_siblings(self, slot_ids: list[int]) -> None:
+        """A supervisor for each reserved slot, forked from this one. Each is double-forked with
+        subreaping off meanwhile, so that none is a child of this process, whose ``waitpid(-1)``
+        must only ever see its own run's processes. Called between runs: no task, no thread."""
+        if not slot_ids:
+            return
+        self.db.close()  # a SQLite connection must never cross a fork (SQLite's "How To Corrupt")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        lost = []
+        _set_subreaper(False)
+        try:
+            for slot in slot_ids:
+                try:
+                    forked = _fork_detached()
+                except OSError:
+                    lost.append(slot)
+                    continue
+                if forked:
+                    _run_slot(self.root, self.job_id, slot, self.task_umask)  # never returns
+        finally:
+            _set_subreaper(True)
+        self.db = store.connect(self.root)
+        for slot in lost:  # its runs stay queued for the supervisors that did start
+            self.db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
+
     def _stamp(self, run_id: int, pid: int) -> None:
         started = procs.started(pid)
         if started is not None:
@@ -293,11 +323,44 @@ class Supervisor:
         self.killer.start()
 
 
-def _become_subreaper() -> None:
+def _set_subreaper(on: bool) -> None:
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
+def _fork_detached() -> bool:
+    """True in a new process that nobody here waits for (its parent exited at once), False in
+    the caller; OSError if either fork failed."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.fork():
+                os._exit(0)
+        except BaseException:  # noqa: BLE001 - the caller learns it from the exit code
+            os._exit(1)
+        return True
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise OSError("fork failed")
+    return False
+
+
+def _run_slot(root: Path, job_id: int, slot: int, task_umask: int) -> None:
+    """The life of a forked supervisor; it exits here, never returning into its parent's stack."""
+    code = 0
+    try:
+        Supervisor(root, job_id, slot, task_umask).loop()
+    except BaseException:  # noqa: BLE001 - logged; the slot is settled by whoever looks next
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: list[str]) -> None:
@@ -308,7 +371,7 @@ def main(argv: list[str]) -> None:
 def adopt(argv: list[str]) -> None:
     """A task whose supervisor died execs into this: ROOT JOB_ID RUN_ID. Same pid as the task."""
     root, job_id, run_id = Path(argv[0]), int(argv[1]), int(argv[2])
-    _become_subreaper()
+    _set_subreaper(True)
     with contextlib.suppress(ChildProcessError):  # the task's own children, now ours
         while True:
             os.waitpid(-1, 0)
