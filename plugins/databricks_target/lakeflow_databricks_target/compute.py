@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeflow_databricks_target.client import api_errors
-from lakeflow_host import JobSpec, LakeflowError
+from lakeflow_databricks_target.memo import cache_dir
+from lakeflow_host import LakeflowError
+
+if TYPE_CHECKING:
+    from lakeflow_host import JobSpec
 
 ALLOW_CLUSTER_CREATE = "allow-cluster-create"
 #: RW-14: wheel tasks install /Workspace and /Volumes libraries from DBR 13.3 on.
@@ -271,13 +273,6 @@ def _check_cluster_create(client: Any) -> None:
         f"{me.user_name} may not create clusters without a cluster policy (no 'Allow unrestricted cluster "
         f"creation' entitlement); {_your_policies(client)}"
     )
-
-
-def cache_dir() -> Path:
-    home = os.environ.get("LAKEFLOW_HOME")
-    if home:
-        return Path(home).expanduser() / "cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakeflow"
 
 
 _defaults: dict[str, dict] = {}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeflow_databricks_target.secrets import parse_param
 from lakeflow_databricks_target.shim import OWN_PREFIX, RUN_ID_PARAM, decode_params
-from lakeflow_host import Job, Run, RunState, normalize_name
+from lakeflow_host import Run, RunState, normalize_name
+
+if TYPE_CHECKING:
+    from lakeflow_host import Job
 
 TARGET = "databricks"
 TAG_CREATED_BY = "created_by"
@@ -108,6 +111,8 @@ def to_run(run: Any, job_id: str | None = None) -> Run:
 
 
 def to_job(job: Any, host: str) -> Job:
+    from lakeflow_host import Job  # the result types load on first use: a trigger needs none
+
     settings = job.settings
     tags = settings.tags or {}
     task = settings.tasks[0] if settings.tasks else None

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from lakeflow_databricks_target.compute import cache_dir
-
 TTL_S = 24 * 3600
+
+
+def cache_dir() -> Path:
+    home = os.environ.get("LAKEFLOW_HOME")
+    if home:
+        return Path(home).expanduser() / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakeflow"
 
 
 def _path(host: str):

@@ -20,10 +20,12 @@ from lakeflow_host import LakeflowError, Run, RunLogs, RunState, TargetInfo, hoo
 
 if TYPE_CHECKING:
     from lakeflow_host import Artifact, Job, JobSpec, PruneReport, RemoteArtifact
-from lakeflow_local_target import procs, safety, store
+from lakeflow_local_target import procs, safety
 from lakeflow_local_target.safety import environment_errors
 
-# Listing and reading runs need only the store; uploads, jobs and triggers load the rest.
+# Loaded on first use: a command on another target pays for none of them, nor for sqlite3;
+# listing and reading runs need only the store.
+store = lazy_module("lakeflow_local_target.store")
 envs = lazy_module("lakeflow_local_target.envs")
 jobs_admin = lazy_module("lakeflow_local_target.jobs_admin")
 slots = lazy_module("lakeflow_local_target.slots")
