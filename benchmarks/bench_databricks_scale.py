@@ -183,8 +183,13 @@ def _timed(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def startup(server: Server, env: dict[str, str], job_id: int, workdir: Path, repeats: int) -> tuple[float, float]:
+def startup(
+    server: Server, env: dict[str, str], job_id: int, workdir: Path, repeats: int
+) -> tuple[float, float, float]:
+    """Medians: lakeflow with the host's facts remembered (any lakeflow command on the workspace
+    within a day), the bare script, and lakeflow as the first command on the host."""
     compile_bytecode()
+    memo = Path(env["LAKEFLOW_HOME"]) / "cache"
     bare = workdir / "bare.py"
     bare.write_text(
         "import sys\nfrom databricks.sdk import WorkspaceClient\n"
@@ -194,11 +199,14 @@ def startup(server: Server, env: dict[str, str], job_id: int, workdir: Path, rep
     script = Path(sys.executable).parent / "lakeflow"  # the console script, as users run it
     ours_cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "lakeflow_host"]
     ours_cmd += ["trigger-run", str(job_id), "--target", "databricks", "--", "--index", "x"]
-    ours, theirs = [], []
-    for _ in range(repeats):  # interleaved, so that a busy moment hurts both alike
+    ours, theirs, first = [], [], []
+    for _ in range(repeats):  # interleaved, so that a busy moment hurts all alike
         ours.append(_timed(ours_cmd, env))
         theirs.append(_timed([sys.executable, str(bare), str(job_id)], env))
-    return statistics.median(ours), statistics.median(theirs)
+        for path in memo.glob("databricks-memo-*.json"):
+            path.unlink()
+        first.append(_timed(ours_cmd, env))
+    return statistics.median(ours), statistics.median(theirs), statistics.median(first)
 
 
 def main() -> None:
@@ -229,7 +237,7 @@ def main() -> None:
             before = int(server.ask("count"))
             lakeflow(env, "list-job-runs", "--target", "databricks", "--limit", "20")
             listed_20 = int(server.ask("count")) - before
-            ours, bare = startup(server, env, fan["job_id"], workdir, args.repeats)
+            ours, bare, first = startup(server, env, fan["job_id"], workdir, args.repeats)
         finally:
             server.close()
     floor = args.runs / args.rate
@@ -249,6 +257,10 @@ def main() -> None:
     print(
         f"| start-up: `lakeflow trigger-run` vs bare databricks-sdk run-now (median of {args.repeats}) | "
         f"{ours:.3f} s | {bare:.3f} s | {ours / bare:.2f}x | ≤ 1.1x |"
+    )
+    print(
+        f"| the same, as the first command on the host (its metadata and run-page URL asked) | "
+        f"{first:.3f} s | {bare:.3f} s | {first / bare:.2f}x | |"
     )
 
 

@@ -204,16 +204,51 @@ def test_a_new_client_asks_for_host_metadata_once(
             monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-t")
         assert cli("list-jobs").exit_code == 0
         paths = [r.path.split("?")[0] for r in server.recorded()]
+        # The answer is kept for the day: the next command (a new client) asks nothing before its call.
+        start = len(server.recorded())
+        assert cli("list-jobs").exit_code == 0
+        again = [r.path.split("?")[0] for r in server.recorded()[start:]]
     assert paths.count("/.well-known/databricks-config") == 1, paths
     assert "/api/2.2/jobs/list" in paths
     assert ("/oidc/v1/token" in paths) is oauth  # OAuth found its endpoints in the probe's answer
+    assert "/.well-known/databricks-config" not in again and "/api/2.2/jobs/list" in again, again
 
 
-def test_a_trigger_run_asks_for_the_host_metadata_once(lakeflow, dbx: DatabricksServer, dbx_job: lf.Job) -> None:
+def test_a_trigger_run_sends_jobs_get_and_run_now_only(lakeflow, dbx: DatabricksServer, dbx_job: lf.Job) -> None:
     """The reachability bound rides on the SDK's own first request (host metadata, which a bare
-    databricks-sdk script sends too), not on a probe of its own before it (issue 10 start-up)."""
+    databricks-sdk script sends too), not on a probe of its own before it, and once the host's
+    answer is known (the job's creation asked), not even that (issue 10 start-up)."""
+    sent = []
+    for _ in range(2):  # the first also learns the run page URL's shape (one runs/get, kept for a day)
+        start = len(dbx.recorded())
+        lakeflow("trigger-run", dbx_job.job_id, "--target", "databricks", "--", "x")
+        sent.append([r.path.split("?")[0] for r in dbx.recorded()[start:]])
+    assert "/.well-known/databricks-config" not in sent[0], sent
+    assert sent[1] == ["/api/2.2/jobs/get", "/api/2.2/jobs/run-now"], sent
+
+
+def test_a_remembered_answer_others_could_write_is_not_trusted(
+    lakeflow, home: Path, dbx: DatabricksServer, dbx_env: dict
+) -> None:
+    """The host's metadata names the OIDC endpoint OAuth sends its client secret to: a file
+    anyone else may write is asked again, never believed."""
+    lakeflow("list-jobs", "--target", "databricks")
+    (memo,) = (home / "cache").glob("databricks-memo-*.json")
+    assert memo.stat().st_mode & 0o777 == 0o600
+    memo.chmod(0o666)
     start = len(dbx.recorded())
-    lakeflow("trigger-run", dbx_job.job_id, "--target", "databricks", "--", "x")
-    paths = [r.path for r in dbx.recorded()[start:]]
-    assert paths.count("/.well-known/databricks-config") == 1, paths
-    assert paths.count("/api/2.2/jobs/run-now") == 1, paths
+    lakeflow("list-jobs", "--target", "databricks")
+    assert "/.well-known/databricks-config" in [r.path for r in dbx.recorded()[start:]]
+
+
+def test_a_remembered_host_that_went_away_fails_at_once(lakeflow, home: Path, dbx_root: Path) -> None:
+    """With the host's metadata remembered a new command sends no probe: its first real request
+    says the host cannot be reached in one line, as the probe would, instead of retrying for
+    the response timeout (60 s)."""
+    with DatabricksServer(token="dapi-t", root=dbx_root) as server:
+        env = {"DATABRICKS_HOST": server.host, "DATABRICKS_TOKEN": "dapi-t"}
+        lakeflow("list-jobs", "--target", "databricks", env=env)
+    start = time.monotonic()
+    result = lakeflow("list-jobs", "--target", "databricks", env=env, check=False, timeout=120)
+    assert time.monotonic() - start < 15
+    assert f"cannot reach Databricks workspace {server.host}" in one_line_error(result)

@@ -36,7 +36,7 @@ USER = "lakeflow-test@example.com"
 class Faults:
     """Fault injection knobs; change them at any time, they apply to the next request."""
 
-    latency: float = 0.0  # seconds added to every API request
+    latency: float = 0.0  # seconds added to every request, as a network round trip would
     p503: float = 0.0  # share of API requests answered 503 TEMPORARILY_UNAVAILABLE
     p429: float = 0.0  # share answered 429 REQUEST_LIMIT_EXCEEDED with Retry-After
     retry_after: int = 1  # seconds, sent in Retry-After (the SDK honours integers only)
@@ -244,6 +244,8 @@ class DatabricksServer:
             raw,
         )
         self.record(rec)
+        if self.faults.latency:  # a network round trip: every request pays it, the unauthenticated too
+            time.sleep(self.faults.latency)
         if path == "/.well-known/databricks-config" or path.startswith("/oidc/"):
             return self._unauthenticated(req, rec, path, raw)
         auth = req.headers.get("Authorization")
@@ -261,8 +263,6 @@ class DatabricksServer:
         else:
             return req.reply(rec, 403, {"error_code": 403, "message": "Invalid access token."})
         faults = self.faults
-        if faults.latency:
-            time.sleep(faults.latency)
         if path.startswith(faults.paths):
             if faults.roll(faults.p503):
                 return req.reply(

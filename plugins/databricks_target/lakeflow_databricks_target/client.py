@@ -128,7 +128,11 @@ def _offline_config_class() -> type:
 def _bounded_config_class(bound: float) -> type:
     """Config whose host-metadata request (the SDK's first, which a bare SDK script sends too) is
     lakeflow's reachability probe: one request, bounded by ``bound``, failing in one line on an
-    unreachable or silent host, instead of a probe and then the SDK's own request (issue 10)."""
+    unreachable or silent host, instead of a probe and then the SDK's own request (issue 10).
+
+    The answer is a fact about the host (its account and workspace ids, its OIDC endpoint, or
+    that it has none), kept for a day (:mod:`memo`): later commands send no probe at all, and
+    their first real request fails just as fast on a host that went away (transport.py)."""
     from databricks.sdk.core import Config
 
     Config.attributes()
@@ -137,10 +141,19 @@ def _bounded_config_class(bound: float) -> type:
         def _resolve_host_metadata(self) -> None:
             if not self.host:
                 return
-            status, body = transport.probe(self.host, bound, verify=not self.skip_verify)
-            if status in (429, 503):  # throttled: the SDK's own request retries within PROBE_BUDGET_S
-                super()._resolve_host_metadata()
-            elif isinstance(body, dict) and body.get("oidc_endpoint"):
+            from lakeflow_databricks_target import memo
+
+            known = memo.recall(self.host, "host_metadata")
+            if isinstance(known, dict):
+                body = known.get("body")
+            else:
+                status, body = transport.probe(self.host, bound, verify=not self.skip_verify)
+                if status in (429, 503):  # throttled: the SDK's own request retries within PROBE_BUDGET_S
+                    super()._resolve_host_metadata()
+                    return
+                if status == 200 or status == 404:  # an answer about the host, not a passing state
+                    memo.keep(self.host, "host_metadata", {"body": body if isinstance(body, dict) else None})
+            if isinstance(body, dict) and body.get("oidc_endpoint"):
                 _apply_host_metadata(self, body)
 
     return BoundedConfig

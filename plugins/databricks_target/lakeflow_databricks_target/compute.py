@@ -12,12 +12,11 @@ import hashlib
 import json
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lakeflow_databricks_target.client import api_errors
-from lakeflow_databricks_target.memo import cache_dir
+from lakeflow_databricks_target.memo import cache_dir, read_private, write_private
 from lakeflow_host import LakeflowError
 
 if TYPE_CHECKING:
@@ -285,26 +284,17 @@ def workspace_defaults(client: Any) -> dict:
     if host in _defaults:
         return _defaults[host]
     path = cache_dir() / f"databricks-{hashlib.sha256(host.encode()).hexdigest()[:16]}.json"
-    try:
-        cached = json.loads(path.read_text())
-        if cached.get("host") == host and time.time() - cached.get("time", 0) < _CACHE_TTL_S:
-            _defaults[host] = cached
-            return cached
-    except (OSError, ValueError, AttributeError):
-        pass
+    cached = read_private(path)
+    if isinstance(cached, dict) and cached.get("host") == host and time.time() - cached.get("time", 0) < _CACHE_TTL_S:
+        _defaults[host] = cached
+        return cached
     found = {
         "host": host,
         "time": time.time(),
         "node_type": _node_type(client),
         "spark_version": _spark_version(client),
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(found))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home only costs the lookup next time
+    write_private(path, found)
     _defaults[host] = found
     return found
 

@@ -3,8 +3,9 @@ single `lakeflow trigger-run` sends run-now and little else (issue 10: its start
 a bare databricks-sdk script's).
 
 Kept: the run page URL's base (the workspace's `?o=<id>` shape, RW-33), a fact that cannot hurt
-when stale (it only shapes a link). Not kept: what a job's parameters are, since another launch
-may update the job.
+when stale (it only shapes a link), and the host's metadata answer (its account and workspace
+ids and OIDC endpoint, or that it has none), facts of the host itself (client.py). Not kept:
+what a job's parameters are, since another launch may update the job.
 """
 
 from __future__ import annotations
@@ -27,34 +28,54 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakeflow"
 
 
-def _path(host: str):
+def _path(host: str) -> Path:
     return cache_dir() / f"databricks-memo-{hashlib.sha256(host.encode()).hexdigest()[:16]}.json"
 
 
-def recall(host: str, key: str) -> Any:
+def read_private(path: Path) -> Any:
+    """The JSON in ``path`` if this user owns it and its folder and nobody else may write either;
+    else None. A planted answer could send OAuth's token exchange to someone else's endpoint."""
     try:
-        data = json.loads(_path(host).read_text())
-        entry = data.get(key) if data.get("host") == host else None
-        if entry and time.time() - entry.get("time", 0) < TTL_S:
-            return entry.get("value")
-    except (OSError, ValueError, AttributeError):
-        pass
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        for st in (os.fstat(fd), os.stat(path.parent)):
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return None
+        with os.fdopen(fd, closefd=False) as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically with ``data`` as JSON, readable and writable by this user only."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(data))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home only costs the request next time
+
+
+def recall(host: str, key: str) -> Any:
+    data = read_private(_path(host))
+    entry = data.get(key) if isinstance(data, dict) and data.get("host") == host else None
+    if isinstance(entry, dict) and time.time() - entry.get("time", 0) < TTL_S:
+        return entry.get("value")
     return None
 
 
 def keep(host: str, key: str, value: Any) -> None:
     path = _path(host)
-    try:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-        if not isinstance(data, dict) or data.get("host") != host:
-            data = {"host": host}
-        data[key] = {"time": time.time(), "value": value}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home only costs the request next time
+    data = read_private(path)
+    if not isinstance(data, dict) or data.get("host") != host:
+        data = {"host": host}
+    data[key] = {"time": time.time(), "value": value}
+    write_private(path, data)

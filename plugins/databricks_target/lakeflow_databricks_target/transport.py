@@ -113,6 +113,27 @@ def _unreachable(host: str, reason: str) -> LakeflowError:
     )
 
 
+def _could_not_connect(exc: BaseException) -> bool:
+    """No connection was made (refused, no route, unknown name, connect timeout); a connection
+    that dropped mid-request is not that."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        linked = (*current.args, current.__cause__, current.__context__, getattr(current, "reason", None))
+        todo += [e for e in linked if isinstance(e, BaseException)]
+    return False
+
+
 def _reason(exc: BaseException) -> str:
     seen = exc
     while seen.__cause__ is not None or seen.__context__ is not None:
@@ -133,6 +154,7 @@ class Watch:
         self.host, self.bound, self._clock = host, bound, clock
         self._lock = threading.Lock()
         self._silent_since: float | None = None
+        self._answered = False
 
     def remaining(self) -> float:
         with self._lock:
@@ -150,6 +172,10 @@ class Watch:
     def answered(self) -> None:
         with self._lock:
             self._silent_since = None
+            self._answered = True
+
+    def ever_answered(self) -> bool:
+        return self._answered
 
 
 def install(session: Any, host: str, bound: float) -> Watch:
@@ -171,6 +197,10 @@ def install(session: Any, host: str, bound: float) -> Watch:
             with _Notice(f"waiting for Databricks workspace {host} to answer (up to {bound:g} s)", bound):
                 response = send(request, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if not watch.ever_answered() and _could_not_connect(exc):
+                # The first contact, as the probe would have said it (a command whose host's
+                # metadata is remembered sends no probe): not the SDK's retries for minutes.
+                raise _unreachable(host, _reason(exc)) from None
             if watch.unanswered(started):
                 if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
                     raise _unreachable(host, _reason(exc)) from None
