@@ -117,7 +117,6 @@ def _could_not_connect(exc: BaseException) -> bool:
     """No connection was made (refused, no route, unknown name, connect timeout); a connection
     that dropped mid-request is not that."""
     import requests
-    import urllib3.exceptions
 
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -127,7 +126,9 @@ def _could_not_connect(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
+        # urllib3's NewConnectionError (NameResolutionError is one), by name: urllib3 comes with
+        # requests but is not a dependency of ours to import.
+        if any(cls.__name__ == "NewConnectionError" for cls in type(current).__mro__):
             return True
         linked = (*current.args, current.__cause__, current.__context__, getattr(current, "reason", None))
         todo += [e for e in linked if isinstance(e, BaseException)]
