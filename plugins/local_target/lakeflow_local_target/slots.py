@@ -1,8 +1,8 @@
 """A job's slots: at most ``max_concurrent_runs`` supervisors (see ``supervisor.py``), plus any
 task that outlived its supervisor, which keeps its slot until it ends, so the cap holds across
-crashes. Whoever finds a queued run and a free slot (a trigger, a supervisor, any ``lakeflow``
-command that looks at the job) starts a supervisor for it; the same look settles runs whose
-supervisor and task are both gone.
+crashes. Whoever finds a queued run and a free slot (a trigger, any ``lakeflow`` command that
+looks at the job) starts a supervisor unless one is starting; supervisors fork the others
+(``reserve_free_slots``). The same look settles runs whose supervisor and task are both gone.
 """
 
 from __future__ import annotations

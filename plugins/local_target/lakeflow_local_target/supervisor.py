@@ -1,10 +1,12 @@
 """Run supervisors: detached processes that start a job's queued runs and record how they end.
 
-A job has at most ``max_concurrent_runs`` slots. Each slot is one supervisor, started in its
-own session by whoever finds a queued run and a free slot (a trigger, or a supervisor). A
-supervisor takes the oldest queued run, executes it, records its end (exit code or signal,
-times), then takes the next one, and exits when nothing is queued: an idle job has no process
-at all. It blocks on the task's output pipe and on ``waitpid``, never polls.
+A job has at most ``max_concurrent_runs`` slots, each one supervisor. Whoever finds a queued run
+and a free slot while none of the job's supervisors is starting (a trigger, any ``lakeflow``
+command that looks at the job) starts one in a session of its own; each time a supervisor claims
+a run, it forks one more for every free slot the queue calls for (a fork costs a fraction of an
+interpreter start). A supervisor takes the oldest queued run, executes it, records its end (exit
+code or signal, times), then takes the next one, and exits when nothing is queued: an idle job
+has no process at all. It blocks on the task's output pipe and on ``waitpid``, never polls.
 
 Nothing depends on one process staying alive:
 
