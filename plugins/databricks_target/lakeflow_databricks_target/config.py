@@ -3,7 +3,6 @@ command asks when no target is named, and must not pay for the SDK or the networ
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,9 +16,14 @@ def workspace_configured(options: Mapping[str, str]) -> bool:
     """True when a workspace is configured, from local facts only (no SDK import, no network)."""
     if options.get("profile") or os.environ.get("DATABRICKS_HOST") or os.environ.get("DATABRICKS_CONFIG_PROFILE"):
         return True
+    path = config_file()
+    if not path.is_file():  # the usual case for a local-only user: no configparser to import
+        return False
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(config_file())
+        parser.read(path)
     except configparser.Error:
         return False
     default = parser.get("__settings__", "default_profile", fallback="DEFAULT")
