@@ -243,9 +243,17 @@ class Supervisor:
                     _run_slot(self.root, self.job_id, slot, self.task_umask)  # never returns
         finally:
             _set_subreaper(True)
-        self.db = store.connect(self.root)
+        self.db = self._reconnect()
         for slot in lost:  # its runs stay queued for the supervisors that did start
             self.db.execute("DELETE FROM supervisors WHERE id = ?", (slot,))
+
+    def _reconnect(self) -> sqlite3.Connection:
+        for attempt in range(30):  # out of file descriptors or a full disk may clear up
+            try:
+                return store.connect(self.root)
+            except sqlite3.OperationalError:
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        return store.connect(self.root)
 
     def _stamp(self, run_id: int, pid: int) -> None:
         started = procs.started(pid)
