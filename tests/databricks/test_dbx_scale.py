@@ -120,6 +120,27 @@ def test_list_job_runs_shows_the_newest_100_in_5_requests(dbx: DatabricksServer,
     assert len(_api_requests(dbx, start)) <= 5
 
 
+def test_list_job_runs_asks_for_each_jobs_first_page_at_once(dbx: DatabricksServer, dbx_job: lf.Job) -> None:
+    """Merging several jobs' runs needs every job's newest page first: four jobs cost one round
+    trip for those pages, not four. Each request waits 0.5 s on the server, so requests sent one
+    after another arrive at least 0.5 s apart."""
+    jobs = [int(dbx_job.job_id)]
+    jobs += [
+        int(lf.create_job(f"more-{i}", dbx_job.package, dbx_job.artifact, target="databricks").job_id) for i in range(3)
+    ]
+    for job in jobs:
+        dbx.jobs.record_runs(job, [[f"{job}-{i}"] for i in range(3)])
+    dbx.faults.latency = 0.5
+    start = len(dbx.recorded())
+    runs = lf.list_job_runs(target="databricks", limit=10)
+    dbx.faults.latency = 0.0
+    assert len(runs) == 10
+    firsts = [r for r in _api_requests(dbx, start) if r.path.startswith("/api/2.2/jobs/runs/list")]
+    assert sorted(int(r.path.split("job_id=")[1].split("&")[0]) for r in firsts) == sorted(jobs)
+    arrivals = [r.time for r in firsts]
+    assert max(arrivals) - min(arrivals) < 0.4, arrivals
+
+
 def test_wait_on_1000_ids_lists_their_job_instead_of_a_get_each(dbx: DatabricksServer, dbx_job: lf.Job, cli) -> None:
     """`lakeflow wait ID...` knows ids only: one runs/get finds the job, its newest runs the rest."""
     job = int(dbx_job.job_id)

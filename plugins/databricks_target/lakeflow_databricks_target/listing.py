@@ -24,6 +24,8 @@ from lakeflow_host import Run
 PAGE = 24
 #: jobs/list: "between 1 and 100" (SDK list docstring).
 JOBS_PAGE = 100
+#: First pages asked for at once when several jobs are merged: the fan-out's concurrency.
+FIRST_PAGES_IN_FLIGHT = 16
 
 
 def lakeflow_job_ids(client: Any) -> list[int]:
@@ -50,6 +52,19 @@ def list_runs(client: Any, job_ids: list[int], active_only: bool, limit: int | N
         )
 
     with api_errors("list runs"):
-        merged = heapq.merge(*(runs_of(j) for j in job_ids), key=lambda r: r.start_time or 0, reverse=True)
+        runs = [runs_of(j) for j in job_ids]
+        if len(runs) > 1:
+            runs = _with_first_pages(runs)
+        merged = heapq.merge(*runs, key=lambda r: r.start_time or 0, reverse=True)
         found = list(itertools.islice(merged, limit))
     return [jobs_admin.with_artifact(convert.to_run(r), r) for r in found]
+
+
+def _with_first_pages(runs: list[Iterator[Any]]) -> list[Iterator[Any]]:
+    """The merge takes every job's newest run before it yields one: fetch those first pages at
+    once (the client is shared by a fan-out's threads), not one round trip after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(FIRST_PAGES_IN_FLIGHT, len(runs))) as pool:
+        heads = list(pool.map(lambda it: next(it, None), runs))
+    return [itertools.chain([head], it) for head, it in zip(heads, runs, strict=True) if head is not None]
