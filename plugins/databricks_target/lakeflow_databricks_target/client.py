@@ -151,7 +151,7 @@ def _bounded_config_class(bound: float) -> type:
                 if status in (429, 503):  # throttled: the SDK's own request retries within PROBE_BUDGET_S
                     super()._resolve_host_metadata()
                     return
-                if status == 200 or status == 404:  # an answer about the host, not a passing state
+                if status in (200, 404):  # an answer about the host, not a passing state
                     memo.keep(self.host, "host_metadata", {"body": body if isinstance(body, dict) else None})
             if isinstance(body, dict) and body.get("oidc_endpoint"):
                 _apply_host_metadata(self, body)

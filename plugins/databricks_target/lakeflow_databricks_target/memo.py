@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
+
+from lakeflow_host import atomic_write
 
 TTL_S = 24 * 3600
 
@@ -52,14 +53,10 @@ def read_private(path: Path) -> Any:
 
 
 def write_private(path: Path, data: Any) -> None:
-    """Replace ``path`` atomically with ``data`` as JSON, readable and writable by this user only."""
+    """Replace ``path`` whole with ``data`` as JSON, readable and writable by this user only."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(data))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(data), mode=0o600)
     except OSError:
         pass  # a read-only home only costs the request next time
 

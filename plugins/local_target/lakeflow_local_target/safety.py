@@ -212,16 +212,16 @@ def check_env(env: Mapping[str, object]) -> dict[str, str]:
     return checked
 
 
-def _database_error() -> type[BaseException]:
+def _database_errors() -> tuple[type[BaseException], ...]:
     # No SQLite error can occur before sqlite3 is imported, and importing it costs every start of
     # a command on another target about 2 ms.
     sqlite3 = sys.modules.get("sqlite3")
-    return sqlite3.DatabaseError if sqlite3 is not None else OSError
+    return (sqlite3.DatabaseError,) if sqlite3 is not None else ()
 
 
 def describe_os_error(exc: BaseException, root: Path) -> str | None:
     """One line naming the fix for a failure of the machine, or None for anything else."""
-    if isinstance(exc, _database_error()) and not isinstance(exc, OSError):
+    if isinstance(exc, _database_errors()):
         text = str(exc).lower()
         db = root / "lakeflow.db"
         if "full" in text or ("i/o error" in text and _disk_nearly_full(root)):
@@ -271,7 +271,7 @@ def environment_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (OSError, _database_error()) as exc:
+        except (OSError, *_database_errors()) as exc:
             from lakeflow_local_target import store
 
             message = describe_os_error(exc, store.home())
